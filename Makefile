@@ -1,0 +1,36 @@
+# Two commands do all setup: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-stamp
+LANDING_DIR ?= $(or $(REKINDLE_LANDING_DIR),data/landing)
+
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export GX_ANALYTICS_ENABLED := False
+
+.PHONY: install run test ui bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+# Sample data is generated on first use only; an existing landing zone is never touched.
+run: $(INSTALLED)
+	@if [ ! -d "$(LANDING_DIR)/orders" ]; then $(BIN)/rekindle generate --out "$(LANDING_DIR)"; fi
+	$(BIN)/rekindle run
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+ui: $(INSTALLED)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf data .dagster_home/storage .dagster_home/history .dagster_home/schedules .dagster_home/logs

@@ -1,0 +1,50 @@
+"""Core layer: per-customer daily activity and the customer table, built in the warehouse."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+)
+
+from assets.partitions import partition_dates
+from rekindle import metrics
+from rekindle.settings import Settings
+from resources.warehouse import WarehouseResource
+
+
+def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
+    kind = "duckdb" if settings.is_duckdb else "postgres"
+
+    @asset(
+        group_name="core",
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=["raw_orders", "raw_events"],
+        kinds={"sql", kind},
+        description="One row per customer and active day: completed orders, their revenue, non-passive events.",
+    )
+    def customer_daily_activity(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        start, end = partition_dates(context)
+        with warehouse.begin() as conn:
+            rows = metrics.refresh_customer_daily_activity(
+                conn, warehouse.schema_name, start, end, settings.passive_event_types
+            )
+        return MaterializeResult(metadata={"dagster/row_count": rows, "first_day": str(start), "last_day": str(end)})
+
+    @asset(
+        group_name="core",
+        deps=[customer_daily_activity],
+        kinds={"sql", kind},
+        description="One row per customer ever active: first/last active and order days, lifetime orders and revenue.",
+    )
+    def customers(warehouse: WarehouseResource) -> MaterializeResult:
+        with warehouse.begin() as conn:
+            rows = metrics.refresh_customers(conn, warehouse.schema_name)
+        return MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return [customer_daily_activity, customers]

@@ -1,0 +1,1 @@
+"""Dagster wiring: Definitions, jobs, schedules, sensors and the `rekindle` command line."""

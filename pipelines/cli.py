@@ -1,0 +1,150 @@
+"""The `rekindle` command line (SPEC section 3): `rekindle run`, `rekindle generate`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from rekindle.settings import Settings, SettingsError
+
+
+def _yesterday() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=1)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date as YYYY-MM-DD") from None
+
+
+def _ensure_dagster_home() -> Path:
+    """Runs are recorded on the persistent instance the UI reads (`make ui` uses the same one)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def command_run(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster import DagsterInstance
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from pipelines.definitions import build_definitions
+    from pipelines.jobs import DAILY_JOB_NAME
+    from pipelines.summary import print_summary
+    from rekindle.landing import REQUIRED_SOURCES, list_partition_dates
+    from resources.warehouse import WarehouseResource
+
+    yesterday = _yesterday()
+    start, end = args.start, args.end or yesterday
+    if start is None:
+        landed = [d for d in list_partition_dates(settings.landing_dir) if settings.start_date <= d <= end]
+        if not landed:
+            print(
+                f"rekindle: no landing data between {settings.start_date} and {end} under {settings.landing_dir}/"
+                f"({'/, '.join(REQUIRED_SOURCES)}/dt=YYYY-MM-DD/); run `rekindle generate` for sample data "
+                "or pass --start",
+                file=sys.stderr,
+            )
+            return 2
+        start = landed[0]
+    if start < settings.start_date:
+        print(f"rekindle: --start {start} is before REKINDLE_START_DATE {settings.start_date}", file=sys.stderr)
+        return 2
+    if end > yesterday:
+        print(f"rekindle: --end {end} is not over yet; the latest complete UTC day is {yesterday}", file=sys.stderr)
+        return 2
+    if start > end:
+        print(f"rekindle: --start {start} is after --end {end}", file=sys.stderr)
+        return 2
+
+    home = _ensure_dagster_home()
+    days = (end - start).days + 1
+    print(
+        f"Rekindle: {days} day(s) {start} .. {end} -> {_redact(settings.warehouse_url)} "
+        f"(schema {settings.schema}); Dagster instance {home}",
+        flush=True,
+    )
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(DAILY_JOB_NAME)
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"rekindle_progress": {}}},
+            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
+            raise_on_error=False,
+        )
+        failed_checks = [
+            e.asset_check_evaluation_data
+            for e in result.all_events
+            if e.is_asset_check_evaluation
+            and not e.asset_check_evaluation_data.passed
+            and e.asset_check_evaluation_data.severity.value == "ERROR"
+        ]
+    print(f"Run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    warehouse = WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)
+    try:
+        print_summary(warehouse, settings, end)
+    finally:
+        warehouse.dispose()
+    if failed_checks:
+        names = ", ".join(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed_checks)
+        print(f"rekindle: blocking checks failed: {names}", file=sys.stderr)
+    return 0 if result.success and not failed_checks else 1
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a warehouse URL before printing it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rekindle import generate
+
+    parser = argparse.ArgumentParser(
+        prog="rekindle",
+        description="Daily customer reactivation, retention and value metrics from a landing zone into a SQL warehouse.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="materialize every asset for a range of daily partitions",
+        description="Materialize every asset for the days [--start, --end] as one Dagster run on the instance "
+        "in DAGSTER_HOME (so it shows in the UI). Default: every day with landing data, through yesterday.",
+    )
+    run.add_argument("--start", type=_day, help="first day, YYYY-MM-DD (default: first day with landing data)")
+    run.add_argument("--end", type=_day, help="last day, YYYY-MM-DD (default: yesterday, UTC)")
+    gen = sub.add_parser(
+        "generate",
+        help="write a realistic synthetic landing zone",
+        description="Write a realistic, seeded synthetic landing zone (orders, events, campaign touches, surveys).",
+    )
+    generate.add_arguments(gen)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"rekindle: {error}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return command_run(args, settings)
+    if args.command == "generate":
+        from rekindle import generate
+
+        return generate.run_from_args(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor, multiprocess_executor
+
+from assets.core import build_core_assets
+from assets.metrics import build_metric_assets
+from assets.partitions import daily_partitions
+from assets.raw import build_raw_assets
+from pipelines.jobs import rekindle_daily_job
+from pipelines.progress import progress_logger
+from rekindle.settings import Settings
+from resources.warehouse import WarehouseResource
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    partitions = daily_partitions(settings.start_date)
+    return Definitions(
+        assets=[
+            *build_raw_assets(settings, partitions),
+            *build_core_assets(settings, partitions),
+            *build_metric_assets(settings, partitions),
+        ],
+        jobs=[rekindle_daily_job],
+        resources={"warehouse": WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)},
+        loggers={"rekindle_progress": progress_logger},
+        # DuckDB takes one writing process at a time: steps of a run go one after another.
+        executor=in_process_executor if settings.is_duckdb else multiprocess_executor,
+    )
+
+
+defs = build_definitions(Settings.from_env())

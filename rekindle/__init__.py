@@ -1,0 +1,1 @@
+"""Rekindle: pure, Dagster-free logic (settings, landing zone, validation, metric SQL)."""
