@@ -1,7 +1,5 @@
 """Core layer: per-customer daily activity and the customer table, built in the warehouse."""
 
-from __future__ import annotations
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,

@@ -1,9 +1,7 @@
 """Metrics layer: the daily metric tables of SPEC section 5, one SQL statement each.
-
 A run over a range of days computes the whole range in one pass (single-run backfills).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date

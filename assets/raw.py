@@ -1,10 +1,8 @@
 """Raw layer: each landing-zone source, validated row by row, loaded per daily partition.
-
 Accepted rows go to raw_<source>, rejected rows to quarantine with a reason; both are
 replaced for the partition in one transaction, so re-delivered files and re-runs are safe.
 """
 
-from __future__ import annotations
 
 from collections import Counter
 

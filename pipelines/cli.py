@@ -26,11 +26,14 @@ def _ensure_dagster_home() -> Path:
     """Runs are recorded on the persistent instance the UI reads (`make ui` uses the same one)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
     return home
 
 
 def command_run(args: argparse.Namespace, settings: Settings) -> int:
-    from dagster import DagsterInstance
+    from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from pipelines.definitions import build_definitions
@@ -81,9 +84,9 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
         failed_checks = [
             e.asset_check_evaluation_data
             for e in result.all_events
-            if e.is_asset_check_evaluation
+            if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
             and not e.asset_check_evaluation_data.passed
-            and e.asset_check_evaluation_data.severity.value == "ERROR"
+            and e.asset_check_evaluation_data.severity == AssetCheckSeverity.ERROR
         ]
     print(f"Run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     warehouse = WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)
