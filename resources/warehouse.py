@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from rekindle.tables import build_metadata
 
@@ -38,6 +38,10 @@ class WarehouseResource(ConfigurableResource):
         # every run starts from a warehouse that has the schema and all tables
         self.ensure_tables()
 
+    def teardown_after_execution(self, context) -> None:
+        # release the DuckDB file so the next run (or a reader) can open it
+        self.dispose()
+
     # --- connection -------------------------------------------------------------------
     @property
     def engine(self) -> Engine:
@@ -46,8 +50,10 @@ class WarehouseResource(ConfigurableResource):
                 path = self.url.split("///", 1)[1] if "///" in self.url else ""
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                # DuckDB allows one writing process per file: hold the file only while working.
-                self._engine = sa.create_engine(self.url, poolclass=NullPool)
+                # One pooled connection: reopening a DuckDB file per transaction costs a catalog
+                # load and a checkpoint each time. DuckDB allows one writing process per file,
+                # so the pool is disposed (file released) when a run or command is done.
+                self._engine = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1, max_overflow=0)
             else:
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True)
         return self._engine
