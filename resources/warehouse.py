@@ -53,7 +53,7 @@ class WarehouseResource(ConfigurableResource):
                 # One pooled connection: reopening a DuckDB file per transaction costs a catalog
                 # load and a checkpoint each time. DuckDB allows one writing process per file,
                 # so the pool is disposed (file released) when a run or command is done.
-                self._engine = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1, max_overflow=0)
+                self._engine = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1, max_overflow=4)
             else:
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True)
         return self._engine
