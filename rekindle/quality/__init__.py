@@ -1,0 +1,57 @@
+"""Data quality: suites as code (rules -> GX expectations), a pandas runner with Data Docs, and
+plain-Python volume / reject-rate rules, all reporting as SuiteResult / RuleResult.
+
+Importing this package is cheap: Great Expectations, pandas and SQLAlchemy load on first use.
+"""
+
+from rekindle.quality.runner import (
+    MAX_EXAMPLES,
+    RuleResult,
+    SuiteResult,
+    reject_rate_rules,
+    validate_frame,
+    volume_rule,
+)
+from rekindle.quality.suites import (
+    ACTIVITY_EVENT_TYPES,
+    METRIC_TABLES,
+    Rule,
+    Severity,
+    Suite,
+    amount_bound,
+    customers_suite,
+    known_event_types,
+    lifecycle_daily_suite,
+    lifecycle_invariant_gaps,
+    metric_table_suite,
+    raw_campaign_touches_suite,
+    raw_events_suite,
+    raw_orders_suite,
+    raw_suite,
+    raw_surveys_suite,
+)
+
+__all__ = [
+    "ACTIVITY_EVENT_TYPES",
+    "MAX_EXAMPLES",
+    "METRIC_TABLES",
+    "Rule",
+    "RuleResult",
+    "Severity",
+    "Suite",
+    "SuiteResult",
+    "amount_bound",
+    "customers_suite",
+    "known_event_types",
+    "lifecycle_daily_suite",
+    "lifecycle_invariant_gaps",
+    "metric_table_suite",
+    "raw_campaign_touches_suite",
+    "raw_events_suite",
+    "raw_orders_suite",
+    "raw_suite",
+    "raw_surveys_suite",
+    "reject_rate_rules",
+    "validate_frame",
+    "volume_rule",
+]

@@ -1,0 +1,524 @@
+"""The data-quality engine: every rule fails on a crafted bad frame (with its severity) and passes
+on a good one; failing examples, Data Docs, volume and reject-rate rules, cheap package import.
+
+Great Expectations' context is cached per process, so the whole module shares one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rekindle.landing import LandingFile
+from rekindle.quality import (
+    MAX_EXAMPLES,
+    METRIC_TABLES,
+    SuiteResult,
+    amount_bound,
+    customers_suite,
+    known_event_types,
+    lifecycle_daily_suite,
+    metric_table_suite,
+    raw_campaign_touches_suite,
+    raw_events_suite,
+    raw_orders_suite,
+    raw_suite,
+    raw_surveys_suite,
+    reject_rate_rules,
+    validate_frame,
+    volume_rule,
+)
+from rekindle.quality import runner
+from rekindle.raw_validation import validate_frames
+
+DAY = date(2025, 3, 10)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def accepted(source: str, rows: list[dict], file: str = "a.csv") -> pd.DataFrame:
+    """The accepted frame raw validation makes of these text rows (the real dtypes)."""
+    relative = f"{source}/dt={DAY}/{file}"
+    landing_file = LandingFile(Path("/landing") / relative, relative, 1, 100)
+    return validate_frames(source, DAY, [(landing_file, pd.DataFrame(rows, dtype=str))], "USD").accepted
+
+
+def orders(n: int = 3) -> pd.DataFrame:
+    return accepted("orders", [
+        {"order_id": f"o{i}", "customer_id": f"c{i % 2}", "ordered_at": f"2025-03-10T{i % 24:02d}:15:00Z",
+         "amount": f"{10 + i}.50", "currency": "usd", "status": ["completed", "cancelled", "refunded"][i % 3],
+         "channel": "web"}
+        for i in range(n)
+    ])
+
+
+def events() -> pd.DataFrame:
+    return accepted("events", [
+        {"event_id": f"e{i}", "customer_id": "c1", "occurred_at": "2025-03-10T05:00:00", "event_type": kind}
+        for i, kind in enumerate(["app_open", "page_view", "email_sent"])
+    ])
+
+
+def touches() -> pd.DataFrame:
+    return accepted("campaign_touches", [
+        {"touch_id": f"t{i}", "customer_id": f"c{i}", "campaign_id": "spring", "sent_at": "2025-03-10T08:00:00",
+         "group": group, "cost": cost}
+        for i, (group, cost) in enumerate([("treatment", "0.25"), ("control", "")])
+    ])
+
+
+def surveys() -> pd.DataFrame:
+    return accepted("surveys", [
+        {"response_id": f"r{i}", "customer_id": "c1", "responded_at": "2025-03-10T09:00:00",
+         "nps_score": nps, "csat_score": csat}
+        for i, (nps, csat) in enumerate([("10", "5"), ("0", ""), ("7", "1")])
+    ])
+
+
+def failures(result: SuiteResult) -> set[tuple[str, str | None, str]]:
+    return {(r.expectation, r.column, r.severity) for r in result.results if not r.success}
+
+
+def with_value(frame: pd.DataFrame, column: str, value, row: int = 0) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.loc[row, column] = value
+    return frame
+
+
+BETWEEN, NOT_NULL, UNIQUE, IN_SET = (
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_unique",
+    "expect_column_values_to_be_in_set",
+)
+NEXT_DAY = pd.Timestamp(DAY + timedelta(days=1))
+DAY_BEFORE = pd.Timestamp(DAY) - pd.Timedelta(microseconds=1)
+
+
+# --- import cost ------------------------------------------------------------------------------
+
+
+def test_importing_the_package_does_not_load_great_expectations():
+    code = "import sys, rekindle.quality; print([m for m in ('great_expectations', 'pandas') if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- raw suites --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "suite"),
+    [
+        (orders, lambda: raw_orders_suite(DAY, currency="USD", amount_max=1000)),
+        (events, lambda: raw_events_suite(DAY)),
+        (touches, lambda: raw_campaign_touches_suite(DAY)),
+        (surveys, lambda: raw_surveys_suite(DAY)),
+    ],
+    ids=["orders", "events", "campaign_touches", "surveys"],
+)
+def test_accepted_frames_of_raw_validation_pass(frame, suite):
+    result = validate_frame(frame(), suite())
+    assert result.passed("warn"), result.to_metadata()["failed_rules"]
+    assert result.evaluated == len(suite().rules) and result.docs_path is None
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("order_id", None, (NOT_NULL, "order_id", "error")),
+        ("customer_id", None, (NOT_NULL, "customer_id", "error")),
+        ("ordered_at", pd.NaT, (NOT_NULL, "ordered_at", "error")),
+        ("amount", np.nan, (NOT_NULL, "amount", "error")),
+        ("currency", None, (NOT_NULL, "currency", "error")),
+        ("status", None, (NOT_NULL, "status", "error")),
+        ("order_id", "o1", (UNIQUE, "order_id", "error")),
+        ("status", "lost", (IN_SET, "status", "error")),
+        ("currency", "EUR", (IN_SET, "currency", "error")),
+        ("amount", -0.01, (BETWEEN, "amount", "error")),
+        ("ordered_at", NEXT_DAY, (BETWEEN, "ordered_at", "error")),
+        ("ordered_at", DAY_BEFORE, (BETWEEN, "ordered_at", "error")),
+        ("amount", 5000.0, (BETWEEN, "amount", "warn")),
+    ],
+)
+def test_each_orders_rule_fails_on_its_bad_value(column, value, expected):
+    result = validate_frame(with_value(orders(), column, value), raw_orders_suite(DAY, amount_max=1000))
+    assert failures(result) == {expected}
+    assert result.passed("error") == (expected[2] == "warn")
+
+
+def test_amount_spike_rule_is_skipped_without_a_bound_and_currency_follows_the_setting():
+    frame = with_value(orders(), "amount", 1e9)
+    assert validate_frame(frame, raw_orders_suite(DAY)).passed("warn")
+    result = validate_frame(orders(), raw_orders_suite(DAY, currency="eur"))
+    assert failures(result) == {(IN_SET, "currency", "error")}
+    (currency,) = [r for r in result.results if not r.success]
+    assert currency.unexpected_count == 3 and currency.kwargs["value_set"] == ["EUR"]
+
+
+def test_a_multi_day_range_accepts_every_day_in_it():
+    frame = with_value(orders(), "ordered_at", pd.Timestamp("2025-03-12T23:59:59"))
+    assert failures(validate_frame(frame, raw_orders_suite(DAY, DAY + timedelta(days=2)))) == set()
+    assert failures(validate_frame(frame, raw_orders_suite(DAY, DAY + timedelta(days=1)))) == {
+        (BETWEEN, "ordered_at", "error")
+    }
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("event_id", None, (NOT_NULL, "event_id", "error")),
+        ("customer_id", None, (NOT_NULL, "customer_id", "error")),
+        ("occurred_at", pd.NaT, (NOT_NULL, "occurred_at", "error")),
+        ("event_type", None, (NOT_NULL, "event_type", "error")),
+        ("event_id", "e1", (UNIQUE, "event_id", "error")),
+        ("occurred_at", NEXT_DAY, (BETWEEN, "occurred_at", "error")),
+        ("event_type", "teleport", (IN_SET, "event_type", "warn")),
+    ],
+)
+def test_each_events_rule_fails_on_its_bad_value(column, value, expected):
+    assert failures(validate_frame(with_value(events(), column, value), raw_events_suite(DAY))) == {expected}
+
+
+def test_known_event_types_are_passed_in():
+    frame = with_value(events(), "event_type", "bell_ring")
+    custom = raw_events_suite(DAY, event_types=["app_open", "page_view", "email_sent", "bell_ring"])
+    assert validate_frame(frame, custom).passed("warn")
+    # A configured passive type is known; without it the same events warn.
+    assert validate_frame(events(), raw_events_suite(DAY, event_types=known_event_types(["email_sent"]))).passed("warn")
+    assert not validate_frame(events(), raw_events_suite(DAY, event_types=known_event_types([]))).passed("warn")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("touch_id", None, (NOT_NULL, "touch_id", "error")),
+        ("campaign_id", None, (NOT_NULL, "campaign_id", "error")),
+        ("group", None, (NOT_NULL, "group", "error")),
+        ("cost", np.nan, (NOT_NULL, "cost", "error")),
+        ("touch_id", "t1", (UNIQUE, "touch_id", "error")),
+        ("sent_at", NEXT_DAY, (BETWEEN, "sent_at", "error")),
+        ("group", "holdout", (IN_SET, "group", "error")),
+        ("cost", -1.0, (BETWEEN, "cost", "error")),
+    ],
+)
+def test_each_campaign_touches_rule_fails_on_its_bad_value(column, value, expected):
+    result = validate_frame(with_value(touches(), column, value), raw_campaign_touches_suite(DAY))
+    assert failures(result) == {expected}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("response_id", None, (NOT_NULL, "response_id", "error")),
+        ("nps_score", pd.NA, (NOT_NULL, "nps_score", "error")),
+        ("response_id", "r1", (UNIQUE, "response_id", "error")),
+        ("responded_at", NEXT_DAY, (BETWEEN, "responded_at", "error")),
+        ("nps_score", 11, (BETWEEN, "nps_score", "error")),
+        ("nps_score", -1, (BETWEEN, "nps_score", "error")),
+        ("csat_score", 0, (BETWEEN, "csat_score", "error")),
+        ("csat_score", 6, (BETWEEN, "csat_score", "error")),
+    ],
+)
+def test_each_surveys_rule_fails_on_its_bad_value(column, value, expected):
+    assert failures(validate_frame(with_value(surveys(), column, value), raw_surveys_suite(DAY))) == {expected}
+
+
+def test_a_missing_column_fails_the_columns_rule_without_crashing():
+    result = validate_frame(events().drop(columns=["event_type"]), raw_events_suite(DAY))
+    assert ("expect_table_columns_to_match_set", None, "error") in failures(result)
+    broken = [r for r in result.results if r.column == "event_type"]
+    assert broken and all(not r.success and "event_type" in r.exception for r in broken)
+
+
+def test_an_empty_partition_passes():
+    empty = accepted("orders", [])
+    assert len(empty) == 0
+    assert validate_frame(empty, raw_orders_suite(DAY, amount_max=1)).passed("warn")
+
+
+def test_raw_suite_picks_the_source_suite():
+    assert raw_suite("orders", DAY, currency="EUR").rules == raw_orders_suite(DAY, currency="EUR").rules
+    assert raw_suite("surveys", DAY).name == "raw_surveys"
+    with pytest.raises(ValueError, match="unknown landing source"):
+        raw_suite("clicks", DAY)
+
+
+def test_amount_bound_is_ten_times_the_trailing_p999():
+    assert amount_bound(np.arange(1, 1001, dtype=float)) == pytest.approx(10 * np.quantile(np.arange(1, 1001), 0.999))
+    assert amount_bound([Decimal("10"), Decimal("10")]) == 100.0
+    assert amount_bound([]) is None
+
+
+# --- failing examples and metadata -----------------------------------------------------------
+
+
+def test_failing_examples_name_the_file_and_are_capped():
+    good = orders(30)
+    bad = accepted("orders", [
+        {"order_id": f"x{i}", "customer_id": "c9", "ordered_at": "2025-03-10T10:00:00", "amount": "1"}
+        for i in range(50)
+    ], file="late.parquet")
+    bad["currency"] = "GBP"  # as if raw validation had let it through
+    result = validate_frame(pd.concat([good, bad], ignore_index=True), raw_orders_suite(DAY))
+
+    (rule,) = [r for r in result.results if not r.success]
+    assert (rule.column, rule.unexpected_count) == ("currency", 50)
+    assert rule.unexpected_percent == pytest.approx(62.5)
+    assert len(rule.failing_examples) == MAX_EXAMPLES
+    assert all(
+        set(row) == {"order_id", "customer_id", "currency", "source_file"}
+        and row["source_file"] == f"orders/dt={DAY}/late.parquet" and row["currency"] == "GBP"
+        for row in rule.failing_examples
+    )
+
+    metadata = result.to_metadata()
+    json.dumps(metadata, allow_nan=False)  # strict JSON throughout
+    assert metadata["expectations_evaluated"] == len(raw_orders_suite(DAY).rules)
+    assert (metadata["failed_errors"], metadata["failed_warnings"]) == (1, 0)
+    assert len(metadata["failing_examples"]) == MAX_EXAMPLES
+    example = metadata["failing_examples"][0]
+    assert (example["expectation"], example["column"], example["row"]["source_file"]) == (
+        IN_SET, "currency", f"orders/dt={DAY}/late.parquet"
+    )
+    assert metadata["failed_rules"] == ["error: currency is one of USD (expect_column_values_to_be_in_set)"]
+
+
+def test_example_columns_can_be_chosen_and_timestamps_are_text():
+    frame = with_value(orders(), "ordered_at", NEXT_DAY, row=2)
+    result = validate_frame(frame, raw_orders_suite(DAY), example_columns=["status"])
+    (rule,) = [r for r in result.results if not r.success]
+    assert rule.failing_examples == [
+        {"status": "refunded", "ordered_at": "2025-03-11T00:00:00", "source_file": f"orders/dt={DAY}/a.csv"}
+    ]
+    assert rule.kwargs["max_value"] == "2025-03-11T00:00:00"
+
+
+def test_failing_rows_are_found_whatever_the_frame_index():
+    frame = with_value(orders(), "amount", -5.0, row=1).set_axis([7, 7, 3])
+    (rule,) = [r for r in validate_frame(frame, raw_orders_suite(DAY)).results if not r.success]
+    assert [row["order_id"] for row in rule.failing_examples] == ["o1"]
+
+
+# --- derived tables ---------------------------------------------------------------------------
+
+
+def customers() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": ["c1", "c2"],
+        "first_active_date": [date(2025, 1, 1), date(2025, 2, 1)],
+        "last_active_date": [date(2025, 3, 1), date(2025, 2, 1)],
+        "first_order_date": [date(2025, 1, 1), None],
+        "last_order_date": [date(2025, 3, 1), None],
+        "lifetime_orders": [3, 0],
+        "lifetime_revenue": [Decimal("99.5000"), Decimal("0.0000")],
+    })
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("customer_id", None, (NOT_NULL, "customer_id", "error")),
+        ("customer_id", "c2", (UNIQUE, "customer_id", "error")),
+        ("lifetime_orders", -1, (BETWEEN, "lifetime_orders", "error")),
+        ("lifetime_revenue", Decimal("-0.01"), (BETWEEN, "lifetime_revenue", "error")),
+        ("last_active_date", date(2024, 12, 31), ("expect_column_pair_values_a_to_be_greater_than_b", None, "error")),
+    ],
+)
+def test_each_customers_rule_fails_on_its_bad_value(column, value, expected):
+    assert validate_frame(customers(), customers_suite()).passed("warn")
+    assert failures(validate_frame(with_value(customers(), column, value), customers_suite())) == {expected}
+
+
+def metric_frame(table: str) -> pd.DataFrame:
+    """Two valid rows of the table: counts 0/1, rates 0.25 / NULL, distinct grains."""
+    from rekindle.tables import build_metadata
+
+    columns = build_metadata("x").tables[f"x.{table}"].columns
+    data = {}
+    for column in columns:
+        python_type = column.type.python_type
+        if column.name.endswith("_rate"):
+            data[column.name] = [0.25, None]
+        elif python_type is date:
+            data[column.name] = [date(2025, 3, 1), date(2025, 3, 2)]
+        elif python_type is str:
+            data[column.name] = ["a", "b"]
+        elif python_type is Decimal:
+            data[column.name] = [Decimal("0"), Decimal("12.5")]
+        elif python_type is float:
+            data[column.name] = [0.0, 2.5]
+        else:
+            data[column.name] = [0, 1]
+    frame = pd.DataFrame(data)
+    if table == "lifecycle_daily":  # day 2 follows from day 1 (SPEC section 5 invariants)
+        frame["inactivity_days"] = 30
+        frame["new_customers"], frame["reactivated_customers"], frame["dormant_customers"] = [0, 1], [0, 1], [0, 2]
+        frame["active_customers"], frame["inactive_customers"] = [5, 5], [2, 3]
+    return frame
+
+
+@pytest.mark.parametrize("table", METRIC_TABLES)
+def test_metric_tables_counts_and_rates(table):
+    suite = metric_table_suite(table)
+    good = metric_frame(table)
+    assert validate_frame(good, suite).passed("warn"), validate_frame(good, suite).to_metadata()["failed_rules"]
+
+    # Rates: NULL passes (GX ignores missing values), outside [0, 1] fails.
+    rates = [c for c in good.columns if c.endswith("_rate")]
+    for value, ok in ((None, True), (1.0, True), (1.01, False), (-0.5, False)):
+        result = validate_frame(good.assign(**{rate: [value, value] for rate in rates}), suite)
+        assert failures(result) == (set() if ok else {(BETWEEN, rate, "error") for rate in rates}), value
+
+    # Counts, day numbers and money sums: >= 0.
+    non_negative = [
+        r.column for r in suite.rules if r.expectation == BETWEEN and set(r.kwargs) == {"column", "min_value"}
+    ]
+    assert non_negative
+    negative = good.copy()
+    negative.loc[1, non_negative] = -1
+    assert {(BETWEEN, c, "error") for c in non_negative} <= failures(validate_frame(negative, suite))
+    duplicated = pd.concat([good, good.iloc[[0]]], ignore_index=True)
+    assert not validate_frame(duplicated, suite).passed()
+
+
+def test_nps_is_bounded():
+    frame = with_value(metric_frame("nps_daily"), "nps", 120.0)
+    assert failures(validate_frame(frame, metric_table_suite("nps_daily"))) == {(BETWEEN, "nps", "error")}
+
+
+def lifecycle(days: int = 4) -> pd.DataFrame:
+    """A consistent history for N = 30 and N = 60."""
+    rows = []
+    for n in (30, 60):
+        active, inactive = 100, 40
+        for d in range(days):
+            new, reactivated, dormant = 3 + d, d % 2, 2
+            if d:
+                active += new + reactivated - dormant
+                inactive += dormant - reactivated
+            rows.append({
+                "as_of_date": date(2025, 3, 1) + timedelta(days=d), "inactivity_days": n,
+                "new_customers": new, "returning_customers": 10, "reactivated_customers": reactivated,
+                "dormant_customers": dormant, "active_customers": active, "inactive_customers": inactive,
+            })
+    return pd.DataFrame(rows)
+
+
+def test_lifecycle_invariants_hold_between_consecutive_days():
+    result = validate_frame(lifecycle(), lifecycle_daily_suite())
+    assert result.passed("warn")
+    # Only the days with a D-1 row in the frame are checked: 3 per N.
+    gaps = [r for r in result.results if r.column and r.column.endswith("invariant_gap")]
+    assert len(gaps) == 2
+
+
+@pytest.mark.parametrize(
+    ("column", "gap_column"),
+    [("inactive_customers", "inactive_invariant_gap"), ("dormant_customers", "inactive_invariant_gap"),
+     ("active_customers", "active_invariant_gap"), ("new_customers", "active_invariant_gap")],
+)
+def test_lifecycle_invariant_violation_is_detected(column, gap_column):
+    frame = lifecycle()
+    frame.loc[6, column] += 1  # N = 60, third day
+    result = validate_frame(frame, lifecycle_daily_suite())
+    assert (BETWEEN, gap_column, "error") in failures(result)
+    (rule,) = [r for r in result.results if r.column == gap_column]
+    assert rule.failing_examples[0]["as_of_date"] == "2025-03-03"
+    assert rule.failing_examples[0]["inactivity_days"] == 60
+    assert abs(rule.failing_examples[0][gap_column]) == 1
+
+
+def test_lifecycle_first_day_without_its_predecessor_is_not_checked():
+    frame = lifecycle().iloc[[0, 2, 4, 6]]  # gaps between days everywhere
+    frame.loc[2, "inactive_customers"] = 10_000
+    assert validate_frame(frame, lifecycle_daily_suite()).passed()
+
+
+def test_lifecycle_frame_without_its_columns_fails_without_crashing():
+    result = validate_frame(lifecycle().drop(columns=["dormant_customers"]), lifecycle_daily_suite())
+    assert ("expect_table_columns_to_match_set", None, "error") in failures(result)
+
+
+def test_unknown_metric_table_is_refused():
+    with pytest.raises(ValueError, match="no quality suite"):
+        metric_table_suite("quarantine")
+
+
+# --- volume and reject rate --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "trailing", "success"),
+    [
+        (0, [100] * 7, False),  # a missing day
+        (250, [100] * 7, False),  # a spike
+        (40, [100] * 7, False),
+        (50, [100] * 7, True),
+        (200, [100] * 7, True),
+        (120, [90, 100, 110, 5000, 95, 105, 100], True),  # the median shrugs off one odd day
+        (120, [1] * 5 + [100] * 7, True),  # only the last 7 days count
+        (0, [], True),  # no history to compare with
+        (0, [0] * 7, True),
+    ],
+)
+def test_volume_rule(count, trailing, success):
+    rule = volume_rule(count, trailing, name="orders")
+    assert (rule.success, rule.severity) == (success, "warn")
+    assert rule.observed_value["row_count"] == count
+    json.dumps(rule.summary(), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("read", "quarantined", "warn_ok", "error_ok"),
+    [
+        (1000, 20, False, True),  # 2%: WARN only
+        (1000, 150, False, False),  # above the 10% maximum: also ERROR
+        (1000, 100, False, True),  # exactly the maximum is allowed
+        (1000, 10, True, True),  # exactly 1% is allowed
+        (0, 0, True, True),  # an empty partition
+    ],
+)
+def test_reject_rate_rules(read, quarantined, warn_ok, error_ok):
+    warn, error = reject_rate_rules(read, quarantined, max_reject_rate=0.10)
+    assert (warn.severity, warn.success, error.severity, error.success) == ("warn", warn_ok, "error", error_ok)
+
+
+def test_plain_rules_merge_into_a_suite_result():
+    checked = validate_frame(orders(), raw_orders_suite(DAY))
+    merged = SuiteResult(checked.suite_name, [*checked.results, volume_rule(0, [10] * 7),
+                                              *reject_rate_rules(100, 2, 0.10)])
+    assert (merged.evaluated, merged.failed_errors, merged.failed_warnings) == (checked.evaluated + 3, 0, 2)
+    assert merged.passed("error") and not merged.passed("warn")
+    assert [r["expectation"] for r in merged.to_metadata()["rules"]][-3:] == [
+        "volume_within_trailing_median", "reject_rate_at_most", "reject_rate_at_most"
+    ]
+
+
+# --- Data Docs -------------------------------------------------------------------------------
+
+
+def test_data_docs_are_built_into_the_folder_and_kept_across_calls_and_processes(tmp_path):
+    docs = tmp_path / "docs"
+    first = validate_frame(with_value(orders(), "amount", -1.0), raw_orders_suite(DAY), docs_dir=docs)
+    index = docs / "index.html"
+    assert index.is_file()
+    page = Path(first.docs_path)
+    assert page.is_file() and page.is_relative_to(docs) and page.suffix == ".html"
+    assert first.to_metadata()["docs_path"] == first.docs_path
+
+    second = validate_frame(surveys(), raw_surveys_suite(DAY), docs_dir=docs)
+    assert Path(second.docs_path).is_file() and second.docs_path != first.docs_path
+
+    runner._engine.cache_clear()  # a new process: fresh GX context, same folder
+    third = validate_frame(events(), raw_events_suite(DAY), docs_dir=docs)
+    html = index.read_text()
+    for result in (first, second, third):
+        assert Path(result.docs_path).relative_to(docs).as_posix() in html
