@@ -114,7 +114,9 @@ def refresh_customer_daily_activity(
         text(f"DELETE FROM {s}.customer_daily_activity WHERE activity_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
         {"start": start, "end": end},
     )
-    passive = list(passive_event_types) or ["\x00no passive types\x00"]
+    passive = list(passive_event_types)
+    # An empty IN list is not valid SQL everywhere; without passive types every event counts.
+    passive_filter = "event_type NOT IN :passive AND " if passive else ""
     insert = text(f"""
         INSERT INTO {s}.customer_daily_activity (customer_id, activity_date, orders, revenue, events)
         SELECT customer_id, activity_date, SUM(orders), SUM(revenue), SUM(events)
@@ -127,12 +129,16 @@ def refresh_customer_daily_activity(
             UNION ALL
             SELECT customer_id, partition_date, 0, 0, COUNT(*)
             FROM {s}.raw_events
-            WHERE event_type NOT IN :passive AND partition_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+            WHERE {passive_filter}partition_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
             GROUP BY customer_id, partition_date
         ) x
         GROUP BY customer_id, activity_date
-    """).bindparams(bindparam("passive", expanding=True))
-    return conn.execute(insert, {"start": start, "end": end, "passive": passive}).rowcount
+    """)
+    params = {"start": start, "end": end}
+    if passive:
+        insert = insert.bindparams(bindparam("passive", expanding=True))
+        params["passive"] = passive
+    return conn.execute(insert, params).rowcount
 
 
 def refresh_customers(conn: Connection, schema: str) -> int:
