@@ -273,10 +273,17 @@ def refresh_retention_daily(
     """
     s = _prefix(conn, schema)
     first = _first_day(conn, s, start, max(period_days))
-    periods = int_values("p", "p", period_days)
     sql = f"""
         INSERT INTO {s}.retention_daily (as_of_date, inactivity_days, period_days, customers_at_start,
             retained, churned, retention_rate, churn_rate)
+        {_retention_select(s, inactivity_days, period_days, first, end)}
+    """
+    return _replace(conn, s, "retention_daily", start, end, sql, {})
+
+
+def _retention_select(s: str, inactivity_days: Sequence[int], period_days: Sequence[int], first: date, end: date) -> str:
+    periods = int_values("p", "p", period_days)
+    return f"""
         WITH {_spans_ctes(s)}, {_lifecycle_ctes(inactivity_days, first, end)},
         {_inactive_periods_cte(inactivity_days)},
         churn_spans AS (
@@ -301,13 +308,14 @@ def refresh_retention_daily(
             FROM lifecycle l CROSS JOIN {periods}
             LEFT JOIN day_deltas dd ON dd.day = l.day AND dd.n = l.n AND dd.p = p.p
         )
-        SELECT r.day, r.n, r.p, COALESCE(st.active_c, 0), COALESCE(st.active_c, 0) - r.churned, r.churned,
-               1 - {ratio('r.churned', 'COALESCE(st.active_c, 0)')}, {ratio('r.churned', 'COALESCE(st.active_c, 0)')}
+        SELECT r.day AS as_of_date, r.n AS inactivity_days, r.p AS period_days,
+               COALESCE(st.active_c, 0) AS customers_at_start, COALESCE(st.active_c, 0) - r.churned AS retained,
+               r.churned AS churned, 1 - {ratio('r.churned', 'COALESCE(st.active_c, 0)')} AS retention_rate,
+               {ratio('r.churned', 'COALESCE(st.active_c, 0)')} AS churn_rate
         FROM running r
         LEFT JOIN lifecycle st ON st.n = r.n AND st.day = {add_days('r.day', '-r.p')}
         WHERE r.day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
     """
-    return _replace(conn, s, "retention_daily", start, end, sql, {})
 
 
 def refresh_purchase_daily(
@@ -322,10 +330,17 @@ def refresh_purchase_daily(
     """
     s = _prefix(conn, schema)
     first = _first_day(conn, s, start, 0)
-    periods = int_values("p", "p", period_days)
     sql = f"""
         INSERT INTO {s}.purchase_daily (as_of_date, period_days, orders, buyers, revenue,
             average_order_value, purchase_frequency, repeat_buyers, repeat_purchase_rate)
+        {_purchase_select(s, period_days, first, end)}
+    """
+    return _replace(conn, s, "purchase_daily", start, end, sql, {})
+
+
+def _purchase_select(s: str, period_days: Sequence[int], first: date, end: date) -> str:
+    periods = int_values("p", "p", period_days)
+    return f"""
         WITH act AS (
             SELECT customer_id, activity_date AS d, orders, revenue
             FROM {s}.customer_daily_activity
@@ -369,9 +384,32 @@ def refresh_purchase_daily(
             LEFT JOIN day_deltas dd ON dd.day = c.day AND dd.p = p.p
             WINDOW w AS (PARTITION BY p.p ORDER BY c.day ROWS UNBOUNDED PRECEDING)
         )
-        SELECT day, p, orders, buyers, revenue, {ratio('revenue', 'orders')}, {ratio('orders', 'buyers')},
-               repeat_buyers, {ratio('repeat_buyers', 'buyers')}
+        SELECT day AS as_of_date, p AS period_days, orders, buyers, revenue,
+               {ratio('revenue', 'orders')} AS average_order_value, {ratio('orders', 'buyers')} AS purchase_frequency,
+               repeat_buyers, {ratio('repeat_buyers', 'buyers')} AS repeat_purchase_rate
         FROM running
         WHERE day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
     """
-    return _replace(conn, s, "purchase_daily", start, end, sql, {})
+
+
+CLV_PERIOD_DAYS = 365
+
+
+def refresh_clv_daily(conn: Connection, schema: str, start: date, end: date, inactivity_days: Sequence[int]) -> int:
+    """CLV = average order value x purchases per year x expected lifespan, over the trailing
+    365 days: AOV and purchase frequency as purchase_daily with P = 365, annual churn as
+    retention_daily's churn rate with P = 365, lifespan = 1 / annual churn (NULL when churn is 0)."""
+    s = _prefix(conn, schema)
+    first = _first_day(conn, s, start, CLV_PERIOD_DAYS)
+    sql = f"""
+        INSERT INTO {s}.clv_daily (as_of_date, inactivity_days, average_order_value, purchases_per_year,
+            annual_churn_rate, expected_lifespan_years, clv)
+        WITH yearly_retention AS ({_retention_select(s, inactivity_days, (CLV_PERIOD_DAYS,), first, end)}),
+        yearly_purchases AS ({_purchase_select(s, (CLV_PERIOD_DAYS,), first, end)})
+        SELECT r.as_of_date, r.inactivity_days, p.average_order_value, p.purchase_frequency, r.churn_rate,
+               1 / NULLIF(r.churn_rate, 0),
+               p.average_order_value * p.purchase_frequency / NULLIF(r.churn_rate, 0)
+        FROM yearly_retention r
+        JOIN yearly_purchases p ON p.as_of_date = r.as_of_date
+    """
+    return _replace(conn, s, "clv_daily", start, end, sql, {})

@@ -31,6 +31,7 @@ class Settings:
     attribution_days: int = 14
     currency: str = "USD"
     max_reject_rate: float = 0.10
+    quality_docs_dir: Path = Path("data/quality_docs")
 
     @property
     def primary_inactivity_days(self) -> int:
@@ -51,6 +52,8 @@ class Settings:
         kwargs: dict = {}
         if (v := get("REKINDLE_LANDING_DIR")) is not None:
             kwargs["landing_dir"] = Path(v)
+        if (v := get("REKINDLE_QUALITY_DOCS_DIR")) is not None:
+            kwargs["quality_docs_dir"] = Path(v)
         if (v := get("REKINDLE_WAREHOUSE_URL")) is not None:
             kwargs["warehouse_url"] = _parse_url("REKINDLE_WAREHOUSE_URL", v)
         if (v := get("REKINDLE_SCHEMA")) is not None:

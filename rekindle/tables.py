@@ -186,6 +186,19 @@ def build_metadata(schema: str) -> MetaData:
         Column("lifetime_orders", BigInteger, nullable=False),
         Column("lifetime_revenue", MONEY, nullable=False),
         Column("rfm_segment", String(32), nullable=False),
+        # beyond the spec: the BG/NBD model's view, so the win-back list can be ranked
+        Column("p_alive", Double),
+        Column("expected_purchases_90d", Double),
+    )
+    Table(
+        "customer_predictions", md,
+        Column("as_of_date", Date, nullable=False),
+        Column("customer_id", Text, nullable=False),
+        Column("frequency", BigInteger, nullable=False),
+        Column("recency_days", BigInteger, nullable=False),
+        Column("age_days", BigInteger, nullable=False),
+        Column("p_alive", Double),
+        Column("expected_purchases_90d", Double),
     )
 
     # --- campaigns layer -----------------------------------------------------------------

@@ -22,6 +22,7 @@ KEYS = {
     "purchase_daily": ["as_of_date", "period_days"],
     "customer_daily_activity": ["customer_id", "activity_date"],
     "customers": ["customer_id"],
+    "clv_daily": ["as_of_date", "inactivity_days"],
 }
 COLUMNS = {
     "lifecycle_daily": KEYS["lifecycle_daily"]
@@ -35,13 +36,15 @@ COLUMNS = {
     + ["orders", "buyers", "revenue", "average_order_value", "purchase_frequency", "repeat_buyers",
        "repeat_purchase_rate"],
     "customer_daily_activity": KEYS["customer_daily_activity"] + ["orders", "revenue", "events"],
+    "clv_daily": KEYS["clv_daily"] + ["average_order_value", "purchases_per_year", "annual_churn_rate",
+                  "expected_lifespan_years", "clv"],
     "customers": KEYS["customers"]
     + ["first_active_date", "last_active_date", "first_order_date", "last_order_date", "lifetime_orders",
        "lifetime_revenue"],
 }
 METRIC_TABLES = ["lifecycle_daily", "reactivation_daily", "retention_daily", "purchase_daily"]
 RATES = {"reactivation_rate", "retention_rate", "churn_rate", "average_order_value", "purchase_frequency",
-         "repeat_purchase_rate"}
+         "repeat_purchase_rate", "purchases_per_year", "annual_churn_rate", "expected_lifespan_years", "clv"}
 MONEY = {"revenue", "reactivated_revenue", "lifetime_revenue"}
 DATES = {"as_of_date", "activity_date", "first_active_date", "last_active_date", "first_order_date",
          "last_order_date"}
