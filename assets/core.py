@@ -9,6 +9,7 @@ from dagster import (
     asset,
 )
 
+from assets.checks import table_check_result, table_check_specs
 from assets.partitions import partition_dates
 from rekindle import metrics
 from rekindle.settings import Settings
@@ -38,11 +39,13 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
         group_name="core",
         deps=[customer_daily_activity],
         kinds={"sql", kind},
+        check_specs=table_check_specs("customers"),
         description="One row per customer ever active: first/last active and order days, lifetime orders and revenue.",
     )
     def customers(warehouse: WarehouseResource) -> MaterializeResult:
         with warehouse.begin() as conn:
             rows = metrics.refresh_customers(conn, warehouse.schema_name)
-        return MaterializeResult(metadata={"dagster/row_count": rows})
+        check = table_check_result(warehouse, "customers", settings.quality_docs_dir)
+        return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=[check])
 
     return [customer_daily_activity, customers]

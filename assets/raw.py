@@ -6,7 +6,9 @@ replaced for the partition in one transaction, so re-delivered files and re-runs
 
 from collections import Counter
 
+import pandas as pd
 from dagster import (
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
@@ -16,6 +18,7 @@ from dagster import (
     asset,
 )
 
+from assets.checks import raw_check_results, raw_check_specs
 from assets.partitions import days_between, partition_dates
 from rekindle.landing import SOURCES
 from rekindle.raw_validation import extract_partition
@@ -42,12 +45,13 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
         description=SOURCE_DESCRIPTIONS[source],
         kinds={"pandas", "duckdb" if settings.is_duckdb else "postgres"},
         tags={"layer": "raw"},
+        check_specs=raw_check_specs(table),
     )
     def raw_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         start, end = partition_dates(context)
         read = loaded = quarantined = files = 0
         reasons: Counter[str] = Counter()
-        per_day = []
+        per_day, accepted, checked_days = [], [], []
         for day in days_between(start, end):
             part = extract_partition(settings, source, day)
             with warehouse.begin() as conn:
@@ -59,6 +63,8 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
             # the contract: nothing is lost between the files and the warehouse
             if part.rows_read != len(part.accepted) + len(part.quarantined):
                 raise RuntimeError(f"{source} {day}: rows read != rows loaded + rows quarantined")
+            accepted.append(part.accepted)
+            checked_days.append((day, part.rows_read, part.quarantined))
             read += part.rows_read
             loaded += len(part.accepted)
             quarantined += len(part.quarantined)
@@ -70,7 +76,24 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
                 f"{table} {day}: read {part.rows_read}, loaded {len(part.accepted)}, "
                 f"quarantined {len(part.quarantined)} from {len(part.files)} file(s)"
             )
+        checks = raw_check_results(
+            source=source,
+            table=table,
+            warehouse=warehouse,
+            accepted=pd.concat(accepted, ignore_index=True),
+            days=checked_days,
+            currency=settings.currency,
+            passive_event_types=settings.passive_event_types,
+            max_reject_rate=settings.max_reject_rate,
+            docs_dir=settings.quality_docs_dir,
+        )
+        for check in checks:
+            if not check.passed:
+                # blocking failures say what failed where; warnings are detailed in the check's metadata
+                log = context.log.error if check.severity == AssetCheckSeverity.ERROR else context.log.info
+                log(f"{table} check {check.check_name} failed:\n{check.description}")
         return MaterializeResult(
+            check_results=checks,
             metadata={
                 "rows_read": read,
                 "rows_loaded": loaded,

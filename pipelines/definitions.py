@@ -6,10 +6,12 @@ import warnings
 
 from dagster import BetaWarning, Definitions, in_process_executor, multiprocess_executor
 
+from assets.campaigns import build_campaign_assets
 from assets.core import build_core_assets
 from assets.metrics import build_metric_assets
 from assets.partitions import daily_partitions
 from assets.raw import build_raw_assets
+from assets.segments import build_segment_assets
 from pipelines.jobs import rekindle_daily_job
 from pipelines.progress import progress_logger
 from rekindle.settings import Settings
@@ -28,6 +30,8 @@ def build_definitions(settings: Settings) -> Definitions:
             *build_raw_assets(settings, partitions),
             *build_core_assets(settings, partitions),
             *build_metric_assets(settings, partitions),
+            *build_segment_assets(settings, partitions),
+            *build_campaign_assets(settings),
         ],
         jobs=[rekindle_daily_job],
         resources={"warehouse": WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)},

@@ -42,17 +42,27 @@ class _ProgressHandler(logging.Handler):
             self._write(f"  ✓ {step} ({took:.1f}s)")
         elif kind == DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error if event.step_failure_data else None
-            self._write(f"  ✗ {step}: {error.message.strip() if error else 'failed'}")
+            self._write(f"  ✗ {step}: {_root_cause(error)}")
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             status = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
             self._write(f"    check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {status}")
         elif kind == DagsterEventType.RUN_FAILURE:
-            self._write(f"  ✗ run failed: {meta.get('orig_message', '')}")
+            error = getattr(event.event_specific_data, "error", None)
+            self._write(f"  ✗ run failed: {_root_cause(error) if error else meta.get('orig_message', '')}")
 
     @staticmethod
     def _write(line: str) -> None:
         print(line, file=sys.stdout, flush=True)
+
+
+def _root_cause(error) -> str:
+    """The innermost error of a chain: what actually went wrong, not Dagster's wrapper."""
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 @logger(description="One line per step and asset check; used by `rekindle run`.")

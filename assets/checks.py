@@ -1,0 +1,184 @@
+"""Asset checks: the Dagster face of rekindle.quality.
+
+Every asset carries its checks in its own step (check_specs), so they run on exactly what the
+step just wrote:
+- `contract` (blocking, ERROR): rules whose failure would make the metrics wrong. A failure
+  stops every downstream asset of the run, and the run's log says which rule failed on which file.
+- `anomalies` (raw assets, WARN, not blocking): volume against the trailing 7 days, amounts far
+  above the trailing distribution, unknown event types, more than 1% of rows quarantined.
+"""
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+
+from rekindle import quality
+from resources.warehouse import WarehouseResource
+
+CONTRACT = "contract"
+ANOMALIES = "anomalies"
+TRAILING_DAYS = 7
+AMOUNT_HISTORY_DAYS = 28
+
+
+def raw_check_specs(table: str) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            CONTRACT, asset=table, blocking=True,
+            description="Great Expectations contract on the loaded rows (types, required values, unique ids, "
+            "value sets, amount >= 0, timestamps inside the partition day) and the share of quarantined rows "
+            "below REKINDLE_MAX_REJECT_RATE. Failure blocks everything downstream.",
+        ),
+        AssetCheckSpec(
+            ANOMALIES, asset=table, blocking=False,
+            description="Warnings: a day's row count far from the trailing 7-day median (a missing day too), "
+            "amounts far above the trailing distribution, unknown event types, more than 1% quarantined.",
+        ),
+    ]
+
+
+def table_check_specs(table: str) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            CONTRACT, asset=table, blocking=True,
+            description="Great Expectations contract: grain unique, required values present, counts and sums "
+            ">= 0, rates in [0, 1] or NULL" + (", lifecycle invariants" if table == "lifecycle_daily" else "") + ".",
+        )
+    ]
+
+
+def _check_result(check: str, result: quality.SuiteResult, severity: AssetCheckSeverity, extra: dict) -> AssetCheckResult:
+    metadata = {key: value for key, value in result.to_metadata().items() if value is not None}
+    if result.docs_path:
+        metadata["data_docs"] = MetadataValue.url(Path(result.docs_path).resolve().as_uri())
+    return AssetCheckResult(
+        check_name=check,
+        passed=result.passed("warn" if severity == AssetCheckSeverity.WARN else "error"),
+        severity=severity,
+        metadata={**metadata, **extra},
+        description=describe_failures(result) or None,
+    )
+
+
+def describe_failures(result: quality.SuiteResult) -> str:
+    """One line per failed rule: what failed, how often, and in which files."""
+    lines = []
+    for rule in result.failures():
+        places = [
+            f"{r['source_file']} ({r['reason']}: {r['rows']} rows)" if "reason" in r else str(r["source_file"])
+            for r in rule.failing_examples
+            if r.get("source_file")
+        ]
+        places = list(dict.fromkeys(places))[:5]
+        count = f"{rule.unexpected_count} rows ({rule.unexpected_percent:.1f}%)" if rule.unexpected_count else ""
+        observed = "" if rule.unexpected_count else f"observed {rule.observed_value}"
+        where = f" in {', '.join(places)}" if places else ""
+        lines.append(f"{rule.severity.upper()} {rule.expectation}: {rule.description} — {count or observed}{where}")
+    return "\n".join(lines)
+
+
+def raw_check_results(
+    *,
+    source: str,
+    table: str,
+    warehouse: WarehouseResource,
+    accepted: pd.DataFrame,
+    days: Sequence[tuple[date, int, pd.DataFrame]],  # (day, rows_read, quarantined rows of that day)
+    currency: str,
+    passive_event_types: Sequence[str],
+    max_reject_rate: float,
+    docs_dir: Path,
+) -> list[AssetCheckResult]:
+    start, end = days[0][0], days[-1][0]
+    suite = quality.raw_suite(
+        source, start, end,
+        currency=currency,
+        amount_max=_amount_bound(warehouse, table, start) if source == "orders" else None,
+        event_types=quality.known_event_types(passive_event_types),
+    )
+    gx = quality.validate_frame(accepted, suite, docs_dir=docs_dir)
+
+    # per day, in Python: the reject rate against the thresholds, the volume against the trailing days
+    loaded_by_day = _trailing_loaded_counts(warehouse, table, start)
+    reject_errors, warnings = [], []
+    for day, read, quarantined in days:
+        examples = _quarantine_examples(quarantined)
+        warn_rule, error_rule = (
+            replace(rule, description=f"{day}: {rule.description}", failing_examples=examples)
+            for rule in quality.reject_rate_rules(read, len(quarantined), max_reject_rate)
+        )
+        reject_errors.append(error_rule)
+        warnings.append(warn_rule)
+        trailing = [loaded_by_day.get(day - timedelta(days=i), 0) for i in range(TRAILING_DAYS, 0, -1)]
+        loaded_by_day[day] = read - len(quarantined)
+        warnings.append(quality.volume_rule(loaded_by_day[day], trailing, name=f"{table} rows on {day}"))
+    contract = quality.SuiteResult(
+        f"{gx.suite_name}.contract", [r for r in gx.results if r.severity == "error"] + _failed_or_first(reject_errors),
+        gx.docs_path,
+    )
+    anomalies = quality.SuiteResult(
+        f"{gx.suite_name}.anomalies", [r for r in gx.results if r.severity == "warn"] + _failed_or_first(warnings),
+        gx.docs_path,
+    )
+    extra = {"days_checked": len(days)}
+    return [
+        _check_result(CONTRACT, contract, AssetCheckSeverity.ERROR, extra),
+        _check_result(ANOMALIES, anomalies, AssetCheckSeverity.WARN, extra),
+    ]
+
+
+def _failed_or_first(rules: list[quality.RuleResult]) -> list[quality.RuleResult]:
+    """The failed per-day rules, or one passing rule so the metadata still shows it was evaluated."""
+    return [r for r in rules if not r.success] or rules[:1]
+
+
+def _quarantine_examples(quarantined: pd.DataFrame) -> list[dict]:
+    """Why rows were rejected, by file: the first thing an engineer asks about a failing day."""
+    if quarantined.empty:
+        return []
+    counts = quarantined.groupby(["source_file", "reason"]).size().sort_values(ascending=False)
+    return [{"source_file": f, "reason": r, "rows": int(n)} for (f, r), n in counts.head(quality.MAX_EXAMPLES).items()]
+
+
+def table_check_result(
+    warehouse: WarehouseResource, table: str, docs_dir: Path, start: date | None = None, end: date | None = None
+) -> AssetCheckResult:
+    """Validate what the step just wrote: the run's days of a daily table, or a whole snapshot."""
+    sql = f"SELECT * FROM {warehouse.qualified(table)}"
+    params = {}
+    if start is not None:
+        # lifecycle invariants compare D with D - 1: include the day before the range
+        first = start - timedelta(days=1) if table == "lifecycle_daily" else start
+        sql += " WHERE as_of_date BETWEEN :first AND :end"
+        params = {"first": first, "end": end}
+    frame = warehouse.read_frame(sql, params)
+    suite = quality.customers_suite() if table == "customers" else quality.metric_table_suite(table)
+    result = quality.validate_frame(frame, suite, docs_dir=docs_dir)
+    return _check_result(CONTRACT, result, AssetCheckSeverity.ERROR, {"rows_checked": len(frame)})
+
+
+def _trailing_loaded_counts(warehouse: WarehouseResource, table: str, start: date) -> dict[date, int]:
+    frame = warehouse.read_frame(
+        f"SELECT partition_date, COUNT(*) AS n FROM {warehouse.qualified(table)} "
+        "WHERE partition_date BETWEEN :first AND :last GROUP BY partition_date",
+        {"first": start - timedelta(days=TRAILING_DAYS), "last": start - timedelta(days=1)},
+    )
+    return {_as_date(d): int(n) for d, n in zip(frame["partition_date"], frame["n"])}
+
+
+def _amount_bound(warehouse: WarehouseResource, table: str, start: date) -> float | None:
+    """A far-above-normal order amount: 10x the trailing 99.9th percentile (None without history)."""
+    p999 = warehouse.scalar(
+        f"SELECT percentile_cont(0.999) WITHIN GROUP (ORDER BY amount) FROM {warehouse.qualified(table)} "
+        "WHERE partition_date BETWEEN :first AND :last",
+        {"first": start - timedelta(days=AMOUNT_HISTORY_DAYS), "last": start - timedelta(days=1)},
+    )
+    return None if p999 is None else float(p999) * quality.suites.AMOUNT_SPIKE_FACTOR
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else pd.Timestamp(value).date()

@@ -1,0 +1,98 @@
+"""Segments layer: whom to win back. Daily inactive segments, and as of the latest loaded day
+the win-back list and the per-customer BG/NBD predictions that rank it."""
+
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+)
+from sqlalchemy import text
+
+from assets.checks import table_check_result, table_check_specs
+from assets.partitions import partition_dates
+from rekindle import predict, segments
+from rekindle.settings import Settings
+from resources.warehouse import WarehouseResource
+
+
+def latest_activity_day(warehouse: WarehouseResource) -> date | None:
+    """Snapshots are as of the latest day with loaded activity."""
+    return warehouse.scalar(f"SELECT MAX(activity_date) FROM {warehouse.qualified('customer_daily_activity')}")
+
+
+def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
+    kind = "duckdb" if settings.is_duckdb else "postgres"
+
+    @asset(
+        group_name="segments",
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=["customer_daily_activity"],
+        kinds={"sql", kind},
+        check_specs=table_check_specs("inactive_segments"),
+        description="Per day and N: inactive customers by inactivity bucket ([N,2N), [2N,4N), 4N+) and RFM "
+        "segment, with their lifetime revenue. Which groups of lapsed customers are worth winning back.",
+    )
+    def inactive_segments(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        start, end = partition_dates(context)
+        with warehouse.begin() as conn:
+            rows = segments.refresh_inactive_segments(conn, warehouse.schema_name, start, end, settings.inactivity_days)
+        check = table_check_result(warehouse, "inactive_segments", settings.quality_docs_dir, start, end)
+        return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=[check])
+
+    @asset(
+        group_name="segments",
+        deps=["customer_daily_activity"],
+        kinds={"python", "scipy", kind},
+        description="Per customer with an order, as of the latest day: the BG/NBD model's probability that "
+        "the customer is still 'alive' and their expected purchases in the next 90 days.",
+    )
+    def customer_predictions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        as_of = latest_activity_day(warehouse)
+        if as_of is None:
+            return MaterializeResult(metadata={"dagster/row_count": 0})
+        with warehouse.begin() as conn:
+            scored = predict.predict_customers(conn, warehouse.schema_name, as_of)
+            frame = predict.predictions_frame(scored, as_of)
+            conn.execute(text(f"DELETE FROM {warehouse.qualified('customer_predictions')}"))
+            warehouse.bulk_insert(conn, "customer_predictions", frame)
+        params = scored[["r", "alpha", "a", "b"]].iloc[0].to_dict() if len(scored) else {}
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": len(frame),
+                "as_of_date": str(as_of),
+                "bgnbd_params_days": {k: None if v != v else round(float(v), 6) for k, v in params.items()},
+            }
+        )
+
+    @asset(
+        group_name="segments",
+        deps=["customer_daily_activity", customer_predictions],
+        kinds={"sql", kind},
+        description="The win-back list: every customer inactive for N+ days (primary N) as of the latest day, "
+        "with last active day, bucket, lifetime orders and revenue, RFM segment, p_alive and expected purchases. "
+        "Export it with `rekindle export inactive-customers`.",
+    )
+    def inactive_customers(warehouse: WarehouseResource) -> MaterializeResult:
+        as_of = latest_activity_day(warehouse)
+        if as_of is None:
+            return MaterializeResult(metadata={"dagster/row_count": 0})
+        s = warehouse.qualified
+        with warehouse.begin() as conn:
+            rows = segments.refresh_inactive_customers(
+                conn, warehouse.schema_name, as_of, settings.primary_inactivity_days
+            )
+            conn.execute(text(f"""
+                UPDATE {s('inactive_customers')} SET p_alive = p.p_alive,
+                       expected_purchases_90d = p.expected_purchases_90d
+                FROM {s('customer_predictions')} p
+                WHERE p.customer_id = {s('inactive_customers')}.customer_id
+            """))
+        return MaterializeResult(metadata={"dagster/row_count": rows, "as_of_date": str(as_of)})
+
+    return [inactive_segments, customer_predictions, inactive_customers]
