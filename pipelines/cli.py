@@ -100,6 +100,23 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.success and not failed_checks else 1
 
 
+def command_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rekindle.export import export_inactive_customers
+    from resources.warehouse import WarehouseResource
+
+    warehouse = WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)
+    try:
+        rows = export_inactive_customers(warehouse, args.out)
+    except Exception as error:  # no warehouse or no table yet: say what to do
+        print(f"rekindle: cannot export from {_redact(settings.warehouse_url)}: {error}; run `rekindle run` first",
+              file=sys.stderr)
+        return 1
+    finally:
+        warehouse.dispose()
+    print(f"Wrote {rows:,} inactive customers to {args.out}")
+    return 0
+
+
 def _redact(url: str) -> str:
     """Hide a password in a warehouse URL before printing it."""
     from sqlalchemy.engine import make_url
@@ -123,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--start", type=_day, help="first day, YYYY-MM-DD (default: first day with landing data)")
     run.add_argument("--end", type=_day, help="last day, YYYY-MM-DD (default: yesterday, UTC)")
+    export = sub.add_parser(
+        "export",
+        help="export a warehouse table for use elsewhere",
+        description="Export the win-back list (inactive_customers, as of the latest day) to CSV.",
+    )
+    export.add_argument("what", choices=["inactive-customers"], help="what to export")
+    export.add_argument(
+        "--out", type=Path, default=Path("data/exports/inactive_customers.csv"),
+        help="CSV file to write (default: data/exports/inactive_customers.csv)",
+    )
     gen = sub.add_parser(
         "generate",
         help="write a realistic synthetic landing zone",
@@ -142,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "run":
         return command_run(args, settings)
+    if args.command == "export":
+        return command_export(args, settings)
     if args.command == "generate":
         from rekindle import generate
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from resources.warehouse import WarehouseResource
 
 COLUMNS = ["as_of_date", "customer_id", "last_active_date", "days_inactive", "inactivity_bucket",
-           "lifetime_orders", "lifetime_revenue", "rfm_segment"]
+           "lifetime_orders", "lifetime_revenue", "rfm_segment", "p_alive", "expected_purchases_90d"]
 BATCH_ROWS = 10_000
 
 

@@ -1,0 +1,87 @@
+"""Blocking and warning checks in real runs: a day whose orders are all invalid stops its
+metrics and says which rule failed on which file; warnings never stop anything."""
+
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pytest
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+
+from rekindle.generate import generate_landing_zone
+from rekindle.settings import Settings
+from resources.warehouse import WarehouseResource
+
+pytestmark = pytest.mark.slow
+
+END = date(2026, 6, 30)
+BAD_DAY = END
+
+
+def run_cli(landing, tmp_path, start, end):
+    env = {
+        **os.environ,
+        "REKINDLE_LANDING_DIR": str(landing),
+        "REKINDLE_WAREHOUSE_URL": f"duckdb:///{tmp_path}/w.duckdb",
+        "REKINDLE_START_DATE": "2026-01-01",
+        "REKINDLE_QUALITY_DOCS_DIR": str(tmp_path / "docs"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--start", start.isoformat(), "--end", end.isoformat()],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+
+
+def count_rows(tmp_path, table, day):
+    wh = WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb", schema_name=Settings().schema)
+    try:
+        column = "partition_date" if table.startswith("raw_") else "as_of_date"
+        return wh.scalar(f"SELECT COUNT(*) FROM {wh.qualified(table)} WHERE {column} = :d", {"d": day})
+    finally:
+        wh.dispose()
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    root = tmp_path_factory.mktemp("landing")
+    generate_landing_zone(root, customers=300, days=40, end_date=END, seed=5, campaigns=False)
+    return root
+
+
+def test_all_negative_amounts_block_that_days_metrics(landing, tmp_path):
+    folder = landing / "orders" / f"dt={BAD_DAY.isoformat()}"
+    for existing in folder.iterdir():
+        existing.unlink()
+    lines = ["order_id,customer_id,ordered_at,amount"]
+    lines += [f"bad{i},C{i:06d},{BAD_DAY.isoformat()}T10:00:00Z,-{i + 1}.00" for i in range(50)]
+    (folder / "refund-export.csv").write_text("\n".join(lines) + "\n")
+
+    done = run_cli(landing, tmp_path, BAD_DAY, BAD_DAY)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "check raw_orders:contract FAILED (ERROR)" in output
+    assert "raw_orders:contract" in done.stderr  # the closing message names the blocking check
+    # which rule failed on which file
+    assert "reject_rate_at_most" in output
+    assert f"orders/dt={BAD_DAY.isoformat()}/refund-export.csv (negative_amount: 50 rows)" in output
+    # every row is accounted for, in quarantine, and nothing downstream was written for the day
+    assert count_rows(tmp_path, "raw_orders", BAD_DAY) == 0
+    assert count_rows(tmp_path, "lifecycle_daily", BAD_DAY) == 0
+    assert count_rows(tmp_path, "reactivation_daily", BAD_DAY) == 0
+    with DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        assert instance.get_latest_materialization_event(AssetKey("raw_orders")) is not None
+        assert instance.get_latest_materialization_event(AssetKey("lifecycle_daily")) is None
+        # a blocked run is a failed run in the UI, with the check as its reason
+        assert instance.get_run_records()[0].dagster_run.status == DagsterRunStatus.FAILURE
+
+
+def test_warnings_do_not_block(landing, tmp_path):
+    # the generated data is about 1% dirty: the anomalies check warns, the metrics are written
+    day = END - timedelta(days=5)
+    done = run_cli(landing, tmp_path, day - timedelta(days=9), day)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "anomalies FAILED (WARN)" in output
+    assert count_rows(tmp_path, "lifecycle_daily", day) == len(Settings().inactivity_days)
