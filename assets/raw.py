@@ -51,19 +51,14 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
         start, end = partition_dates(context)
         read = loaded = quarantined = files = 0
         reasons: Counter[str] = Counter()
-        per_day, accepted, checked_days = [], [], []
+        per_day, accepted, rejected, checked_days = [], [], [], []
         for day in days_between(start, end):
             part = extract_partition(settings, source, day)
-            with warehouse.begin() as conn:
-                warehouse.replace_rows(conn, table, part.accepted, date_column="partition_date", start=day, end=day)
-                warehouse.replace_rows(
-                    conn, "quarantine", part.quarantined,
-                    date_column="partition_date", start=day, end=day, match={"source": source},
-                )
             # the contract: nothing is lost between the files and the warehouse
             if part.rows_read != len(part.accepted) + len(part.quarantined):
                 raise RuntimeError(f"{source} {day}: rows read != rows loaded + rows quarantined")
             accepted.append(part.accepted)
+            rejected.append(part.quarantined)
             checked_days.append((day, part.rows_read, part.quarantined))
             read += part.rows_read
             loaded += len(part.accepted)
@@ -76,11 +71,19 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
                 f"{table} {day}: read {part.rows_read}, loaded {len(part.accepted)}, "
                 f"quarantined {len(part.quarantined)} from {len(part.files)} file(s)"
             )
+        accepted_rows = pd.concat(accepted, ignore_index=True)
+        # the whole range in one transaction: all of it is replaced, or none of it
+        with warehouse.begin() as conn:
+            warehouse.replace_rows(conn, table, accepted_rows, date_column="partition_date", start=start, end=end)
+            warehouse.replace_rows(
+                conn, "quarantine", pd.concat(rejected, ignore_index=True),
+                date_column="partition_date", start=start, end=end, match={"source": source},
+            )
         checks = raw_check_results(
             source=source,
             table=table,
             warehouse=warehouse,
-            accepted=pd.concat(accepted, ignore_index=True),
+            accepted=accepted_rows,
             days=checked_days,
             currency=settings.currency,
             passive_event_types=settings.passive_event_types,
