@@ -87,7 +87,17 @@ class Settings:
             if not 0 <= rate <= 1:
                 raise SettingsError(f"REKINDLE_MAX_REJECT_RATE={v!r}: expected a number between 0 and 1")
             kwargs["max_reject_rate"] = rate
-        return cls(**kwargs)
+        settings = cls(**kwargs)
+        settings._check_duckdb_names()
+        return settings
+
+    def _check_duckdb_names(self) -> None:
+        # DuckDB names the catalog after the file: schema `x` in `x.duckdb` makes every name ambiguous
+        if self.is_duckdb and Path(self.warehouse_url.split("///", 1)[-1]).stem.lower() == self.schema:
+            raise SettingsError(
+                f"REKINDLE_SCHEMA={self.schema!r} has the same name as the DuckDB file in "
+                f"REKINDLE_WAREHOUSE_URL={self.warehouse_url!r}; DuckDB would confuse the two: rename one"
+            )
 
 
 def _parse_url(name: str, value: str) -> str:

@@ -79,6 +79,11 @@ def test_bad_value_names_the_variable(variable, value):
         Settings.from_env({variable: value})
 
 
+def test_schema_named_like_the_duckdb_file_is_refused():
+    with pytest.raises(SettingsError, match="REKINDLE_SCHEMA"):
+        Settings.from_env({"REKINDLE_WAREHOUSE_URL": "duckdb:///data/analytics.duckdb"})
+
+
 def test_cli_reports_a_bad_setting_and_exits_2(capsys, monkeypatch):
     from pipelines.cli import main
 
