@@ -145,7 +145,12 @@ def _quarantine_examples(quarantined: pd.DataFrame) -> list[dict]:
 
 
 def table_check_result(
-    warehouse: WarehouseResource, table: str, docs_dir: Path, start: date | None = None, end: date | None = None
+    warehouse: WarehouseResource,
+    table: str,
+    docs_dir: Path,
+    start: date | None = None,
+    end: date | None = None,
+    date_column: str = "as_of_date",
 ) -> AssetCheckResult:
     """Validate what the step just wrote: the run's days of a daily table, or a whole snapshot."""
     sql = f"SELECT * FROM {warehouse.qualified(table)}"
@@ -153,7 +158,7 @@ def table_check_result(
     if start is not None:
         # lifecycle invariants compare D with D - 1: include the day before the range
         first = start - timedelta(days=1) if table == "lifecycle_daily" else start
-        sql += " WHERE as_of_date BETWEEN :first AND :end"
+        sql += f" WHERE {date_column} BETWEEN :first AND :end"
         params = {"first": first, "end": end}
     frame = warehouse.read_frame(sql, params)
     suite = quality.customers_suite() if table == "customers" else quality.metric_table_suite(table)

@@ -25,6 +25,7 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
         backfill_policy=BackfillPolicy.single_run(),
         deps=["raw_orders", "raw_events"],
         kinds={"sql", kind},
+        check_specs=table_check_specs("customer_daily_activity"),
         description="One row per customer and active day: completed orders, their revenue, non-passive events.",
     )
     def customer_daily_activity(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -33,7 +34,12 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
             rows = metrics.refresh_customer_daily_activity(
                 conn, warehouse.schema_name, start, end, settings.passive_event_types
             )
-        return MaterializeResult(metadata={"dagster/row_count": rows, "first_day": str(start), "last_day": str(end)})
+        check = table_check_result(
+            warehouse, "customer_daily_activity", settings.quality_docs_dir, start, end, date_column="activity_date"
+        )
+        return MaterializeResult(
+            metadata={"dagster/row_count": rows, "first_day": str(start), "last_day": str(end)}, check_results=[check]
+        )
 
     @asset(
         group_name="core",

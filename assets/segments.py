@@ -49,50 +49,54 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         group_name="segments",
         deps=["customer_daily_activity"],
         kinds={"python", "scipy", kind},
+        check_specs=table_check_specs("customer_predictions"),
         description="Per customer with an order, as of the latest day: the BG/NBD model's probability that "
         "the customer is still 'alive' and their expected purchases in the next 90 days.",
     )
     def customer_predictions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         as_of = latest_activity_day(warehouse)
-        if as_of is None:
-            return MaterializeResult(metadata={"dagster/row_count": 0})
-        with warehouse.begin() as conn:
-            scored = predict.predict_customers(conn, warehouse.schema_name, as_of)
-            frame = predict.predictions_frame(scored, as_of)
-            conn.execute(text(f"DELETE FROM {warehouse.qualified('customer_predictions')}"))
-            warehouse.bulk_insert(conn, "customer_predictions", frame)
-        params = scored[["r", "alpha", "a", "b"]].iloc[0].to_dict() if len(scored) else {}
-        return MaterializeResult(
-            metadata={
+        metadata = {"dagster/row_count": 0}
+        if as_of is not None:
+            with warehouse.begin() as conn:
+                scored = predict.predict_customers(conn, warehouse.schema_name, as_of)
+                frame = predict.predictions_frame(scored, as_of)
+                conn.execute(text(f"DELETE FROM {warehouse.qualified('customer_predictions')}"))
+                warehouse.bulk_insert(conn, "customer_predictions", frame)
+            params = scored[["r", "alpha", "a", "b"]].iloc[0].to_dict() if len(scored) else {}
+            metadata = {
                 "dagster/row_count": len(frame),
                 "as_of_date": str(as_of),
                 "bgnbd_params_days": {k: None if v != v else round(float(v), 6) for k, v in params.items()},
             }
-        )
+        check = table_check_result(warehouse, "customer_predictions", settings.quality_docs_dir)
+        return MaterializeResult(metadata=metadata, check_results=[check])
 
     @asset(
         group_name="segments",
         deps=["customer_daily_activity", customer_predictions],
         kinds={"sql", kind},
+        check_specs=table_check_specs("inactive_customers"),
         description="The win-back list: every customer inactive for N+ days (primary N) as of the latest day, "
         "with last active day, bucket, lifetime orders and revenue, RFM segment, p_alive and expected purchases. "
         "Export it with `rekindle export inactive-customers`.",
     )
     def inactive_customers(warehouse: WarehouseResource) -> MaterializeResult:
         as_of = latest_activity_day(warehouse)
-        if as_of is None:
-            return MaterializeResult(metadata={"dagster/row_count": 0})
-        s = warehouse.qualified
-        with warehouse.begin() as conn:
-            rows = segments.refresh_inactive_customers(
-                conn, warehouse.schema_name, as_of, settings.primary_inactivity_days
-            )
-            conn.execute(text(f"""
-                UPDATE {s('inactive_customers')} SET p_alive = p.p_alive,
-                       expected_purchases_90d = p.expected_purchases_90d
-                FROM {s('customer_predictions')} p
-                WHERE p.customer_id = {s('inactive_customers')}.customer_id
-            """))
-        return MaterializeResult(metadata={"dagster/row_count": rows, "as_of_date": str(as_of)})
+        metadata = {"dagster/row_count": 0}
+        if as_of is not None:
+            s = warehouse.qualified
+            with warehouse.begin() as conn:
+                rows = segments.refresh_inactive_customers(
+                    conn, warehouse.schema_name, as_of, settings.primary_inactivity_days
+                )
+                conn.execute(text(f"""
+                    UPDATE {s('inactive_customers')} SET p_alive = p.p_alive,
+                           expected_purchases_90d = p.expected_purchases_90d
+                    FROM {s('customer_predictions')} p
+                    WHERE p.customer_id = {s('inactive_customers')}.customer_id
+                """))
+            metadata = {"dagster/row_count": rows, "as_of_date": str(as_of)}
+        check = table_check_result(warehouse, "inactive_customers", settings.quality_docs_dir)
+        return MaterializeResult(metadata=metadata, check_results=[check])
 
     return [inactive_segments, customer_predictions, inactive_customers]

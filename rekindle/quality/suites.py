@@ -37,6 +37,9 @@ AMOUNT_SPIKE_FACTOR = 10.0
 # One row per key (SPEC section 4, "grain"); checked with expect_compound_columns_to_be_unique.
 TABLE_GRAIN = {
     "customers": ("customer_id",),
+    "customer_daily_activity": ("customer_id", "activity_date"),
+    "customer_predictions": ("customer_id",),
+    "inactive_customers": ("customer_id",),
     "lifecycle_daily": ("as_of_date", "inactivity_days"),
     "reactivation_daily": ("as_of_date", "inactivity_days", "period_days"),
     "retention_daily": ("as_of_date", "inactivity_days", "period_days"),
@@ -298,7 +301,7 @@ def _table_rules(table: str) -> list[Rule]:
     for c in columns:
         if not c.nullable:
             rules.append(_not_null(c.name))
-        if c.name.endswith("_rate"):
+        if c.name.endswith("_rate") or c.name == "p_alive":
             rules.append(_rule("expect_column_values_to_be_between", "error", f"{c.name} is in [0, 1] or null",
                                column=c.name, min_value=0, max_value=1))
         elif isinstance(c.type, (Integer, Numeric)) and not isinstance(c.type, Double):
