@@ -6,6 +6,7 @@ A bad value stops with a message that names the variable, before anything touche
 from __future__ import annotations
 
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -32,6 +33,8 @@ class Settings:
     currency: str = "USD"
     max_reject_rate: float = 0.10
     quality_docs_dir: Path = Path("data/quality_docs")
+    schedule_cron: str = "30 0 * * *"
+    schedule_timezone: str = "UTC"
 
     @property
     def primary_inactivity_days(self) -> int:
@@ -87,6 +90,10 @@ class Settings:
             if not 0 <= rate <= 1:
                 raise SettingsError(f"REKINDLE_MAX_REJECT_RATE={v!r}: expected a number between 0 and 1")
             kwargs["max_reject_rate"] = rate
+        if (v := get("REKINDLE_SCHEDULE_CRON")) is not None:
+            kwargs["schedule_cron"] = _parse_cron("REKINDLE_SCHEDULE_CRON", v)
+        if (v := get("REKINDLE_SCHEDULE_TIMEZONE")) is not None:
+            kwargs["schedule_timezone"] = _parse_timezone("REKINDLE_SCHEDULE_TIMEZONE", v)
         settings = cls(**kwargs)
         settings._check_duckdb_names()
         return settings
@@ -110,6 +117,24 @@ def _parse_url(name: str, value: str) -> str:
     if scheme == "postgresql":
         # SQLAlchemy's bare postgresql:// means psycopg2, which we do not ship; psycopg 3 it is.
         value = "postgresql+psycopg://" + value.split("://", 1)[1]
+    return value
+
+
+def _parse_cron(name: str, value: str) -> str:
+    # the very check Dagster applies to a schedule's cron string, so a value accepted here loads
+    from dagster._utils.schedules import is_valid_cron_string
+
+    value = " ".join(value.split())
+    if not is_valid_cron_string(value):
+        raise SettingsError(f"{name}={value!r}: expected a cron expression with five fields such as '30 0 * * *'")
+    return value
+
+
+def _parse_timezone(name: str, value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name}={value!r}: expected an IANA time zone such as UTC or Europe/Berlin") from None
     return value
 
 

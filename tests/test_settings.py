@@ -21,6 +21,8 @@ def test_defaults_match_the_spec():
     assert s.attribution_days == 14
     assert s.currency == "USD"
     assert s.max_reject_rate == 0.10
+    assert s.schedule_cron == "30 0 * * *"
+    assert s.schedule_timezone == "UTC"
     assert s.is_duckdb
 
 
@@ -37,6 +39,8 @@ def test_every_variable_is_read():
             "REKINDLE_ATTRIBUTION_DAYS": "21",
             "REKINDLE_CURRENCY": "eur",
             "REKINDLE_MAX_REJECT_RATE": "0.25",
+            "REKINDLE_SCHEDULE_CRON": "15  2 * * *",
+            "REKINDLE_SCHEDULE_TIMEZONE": "Europe/Berlin",
         }
     )
     assert s.landing_dir == Path("/srv/landing")
@@ -51,6 +55,8 @@ def test_every_variable_is_read():
     assert s.attribution_days == 21
     assert s.currency == "EUR"
     assert s.max_reject_rate == 0.25
+    assert s.schedule_cron == "15 2 * * *"
+    assert s.schedule_timezone == "Europe/Berlin"
 
 
 def test_blank_values_fall_back_to_defaults():
@@ -72,6 +78,11 @@ def test_blank_values_fall_back_to_defaults():
         ("REKINDLE_MAX_REJECT_RATE", "1.5"),
         ("REKINDLE_MAX_REJECT_RATE", "ten percent"),
         ("REKINDLE_SCHEMA", "drop table;"),
+        ("REKINDLE_SCHEDULE_CRON", "30 0 * *"),
+        ("REKINDLE_SCHEDULE_CRON", "0 24 * * *"),
+        ("REKINDLE_SCHEDULE_CRON", "every day"),
+        ("REKINDLE_SCHEDULE_TIMEZONE", "Mars/Olympus"),
+        ("REKINDLE_SCHEDULE_TIMEZONE", "../../etc/passwd"),
     ],
 )
 def test_bad_value_names_the_variable(variable, value):
