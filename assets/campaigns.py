@@ -1,15 +1,17 @@
 """Campaigns layer: did win-back campaigns pay off (ROI, lift of treatment over control)."""
 
-from dagster import AssetsDefinition, MaterializeResult, asset
+from dagster import AssetsDefinition, MaterializeResult
 
 from assets.checks import table_check_result, table_check_specs
+from assets.policies import warehouse_asset
 from rekindle import campaigns
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
 
 def build_campaign_assets(settings: Settings) -> list[AssetsDefinition]:
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="campaigns",
         deps=["raw_campaign_touches", "customer_daily_activity"],
         kinds={"sql", "duckdb" if settings.is_duckdb else "postgres"},

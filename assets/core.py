@@ -6,11 +6,11 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
-    asset,
 )
 
 from assets.checks import table_check_result, table_check_specs
 from assets.partitions import partition_dates
+from assets.policies import warehouse_asset
 from rekindle import metrics
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
@@ -19,7 +19,8 @@ from resources.warehouse import WarehouseResource
 def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
     kind = "duckdb" if settings.is_duckdb else "postgres"
 
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="core",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
@@ -41,7 +42,8 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
             metadata={"dagster/row_count": rows, "first_day": str(start), "last_day": str(end)}, check_results=[check]
         )
 
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="core",
         deps=[customer_daily_activity],
         kinds={"sql", kind},

@@ -14,12 +14,12 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
-    asset,
 )
 from sqlalchemy.engine import Connection
 
 from assets.checks import table_check_result, table_check_specs
 from assets.partitions import partition_dates
+from assets.policies import DAILY_METRIC_FRESHNESS, warehouse_asset
 from rekindle import campaigns, cohorts, metrics
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
@@ -71,7 +71,8 @@ DAILY_METRICS: dict[str, DailyMetric] = {
 def build_daily_metric_asset(
     name: str, metric: DailyMetric, settings: Settings, partitions: DailyPartitionsDefinition
 ) -> AssetsDefinition:
-    @asset(
+    @warehouse_asset(
+        settings,
         name=name,
         group_name="metrics",
         partitions_def=partitions,
@@ -79,6 +80,7 @@ def build_daily_metric_asset(
         deps=list(metric.deps),
         kinds={"sql", "duckdb" if settings.is_duckdb else "postgres"},
         check_specs=table_check_specs(name),
+        freshness_policy=DAILY_METRIC_FRESHNESS,
         description=metric.description,
     )
     def metric_asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
@@ -97,7 +99,8 @@ def build_daily_metric_asset(
 def build_metric_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
     kind = "duckdb" if settings.is_duckdb else "postgres"
 
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="metrics",
         deps=["customer_daily_activity"],
         kinds={"sql", kind},

@@ -15,11 +15,11 @@ from dagster import (
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from assets.checks import raw_check_results, raw_check_specs
 from assets.partitions import days_between, partition_dates
+from assets.policies import warehouse_asset
 from rekindle.landing import SOURCES
 from rekindle.raw_validation import extract_partition
 from rekindle.settings import Settings
@@ -37,7 +37,8 @@ SOURCE_DESCRIPTIONS = {
 def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
     table = RAW_TABLE[source]
 
-    @asset(
+    @warehouse_asset(
+        settings,
         name=table,
         group_name="raw",
         partitions_def=partitions,

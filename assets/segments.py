@@ -9,12 +9,12 @@ from dagster import (
     BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
-    asset,
 )
 from sqlalchemy import text
 
 from assets.checks import table_check_result, table_check_specs
 from assets.partitions import partition_dates
+from assets.policies import DAILY_METRIC_FRESHNESS, warehouse_asset
 from rekindle import predict, segments
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
@@ -28,13 +28,15 @@ def latest_activity_day(warehouse: WarehouseResource) -> date | None:
 def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
     kind = "duckdb" if settings.is_duckdb else "postgres"
 
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="segments",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         deps=["customer_daily_activity"],
         kinds={"sql", kind},
         check_specs=table_check_specs("inactive_segments"),
+        freshness_policy=DAILY_METRIC_FRESHNESS,
         description="Per day and N: inactive customers by inactivity bucket ([N,2N), [2N,4N), 4N+) and RFM "
         "segment, with their lifetime revenue. Which groups of lapsed customers are worth winning back.",
     )
@@ -45,7 +47,8 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         check = table_check_result(warehouse, "inactive_segments", settings.quality_docs_dir, start, end)
         return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=[check])
 
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="segments",
         deps=["customer_daily_activity"],
         kinds={"python", "scipy", kind},
@@ -71,7 +74,8 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         check = table_check_result(warehouse, "customer_predictions", settings.quality_docs_dir)
         return MaterializeResult(metadata=metadata, check_results=[check])
 
-    @asset(
+    @warehouse_asset(
+        settings,
         group_name="segments",
         deps=["customer_daily_activity", customer_predictions],
         kinds={"sql", kind},

@@ -7,7 +7,10 @@ Bulk loads never go row by row: DuckDB scans an Arrow table, PostgreSQL takes CO
 
 from __future__ import annotations
 
+import copy
 import io
+import logging
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,14 +18,46 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
+import psycopg
 import sqlalchemy as sa
 from dagster import ConfigurableResource
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from rekindle.tables import build_metadata
+
+logger = logging.getLogger(__name__)
+
+# Worth retrying: the warehouse was unreachable, restarting, locked by another process or aborted
+# the transaction (DB-API OperationalError and its kin). SQL, programming and data errors are not:
+# the same statement on the same data fails the same way.
+TRANSIENT_ERRORS = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,
+    duckdb.OperationalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_transient_error(error: BaseException | None) -> bool:
+    """True when the same work may well succeed a little later (see TRANSIENT_ERRORS)."""
+    while error is not None:
+        if isinstance(error, TRANSIENT_ERRORS):
+            return True
+        error = error.__cause__
+    return False
+
+
+def is_duckdb_lock_conflict(error: BaseException) -> bool:
+    return isinstance(error, duckdb.IOException) and "Could not set lock on file" in str(error)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -30,11 +65,18 @@ class WarehouseResource(ConfigurableResource):
 
     url: str
     schema_name: str = "analytics"
+    lock_timeout_seconds: float = Field(
+        default=600.0,
+        description="How long to wait for a DuckDB file locked by another process (another run, "
+        "`rekindle run` in another terminal) before failing.",
+    )
 
     _engine: Engine | None = PrivateAttr(default=None)
     _metadata: sa.MetaData | None = PrivateAttr(default=None)
+    _log: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context) -> None:
+        self._log = context.log  # a wait for the DuckDB lock shows in the run's log
         # every run starts from a warehouse that has the schema and all tables
         self.ensure_tables()
 
@@ -54,9 +96,38 @@ class WarehouseResource(ConfigurableResource):
                 # load and a checkpoint each time. DuckDB allows one writing process per file,
                 # so the pool is disposed (file released) when a run or command is done.
                 self._engine = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1, max_overflow=4)
+                sa.event.listen(self._engine, "do_connect", self._connect_waiting_for_lock)
             else:
                 self._engine = sa.create_engine(self.url, pool_pre_ping=True)
         return self._engine
+
+    def _connect_waiting_for_lock(self, dialect, connection_record, cargs, cparams):
+        """Open the DuckDB file; while another process holds its lock, wait (with backoff, up to
+        lock_timeout_seconds) instead of failing. The run queue keeps the daemon's runs apart,
+        but `rekindle run` executes outside it."""
+        log = self._log or logger
+        started = time.monotonic()
+        pause, next_report = 0.5, 0.0
+        while True:
+            try:
+                # the dialect consumes its keyword arguments: each attempt gets a fresh copy
+                connection = dialect.connect(*cargs, **copy.deepcopy(cparams))
+            except duckdb.IOException as error:
+                waited = time.monotonic() - started
+                if not is_duckdb_lock_conflict(error) or waited + pause > self.lock_timeout_seconds:
+                    raise
+                if waited >= next_report:  # say so at once, then once a minute
+                    log.warning(
+                        f"Waiting for the DuckDB warehouse, locked by another process "
+                        f"({waited:.0f} of {self.lock_timeout_seconds:.0f} s): {error}"
+                    )
+                    next_report = waited + 60
+                time.sleep(pause)
+                pause = min(pause * 2, 10.0)
+                continue
+            if next_report:
+                log.warning(f"Got the DuckDB warehouse lock after {time.monotonic() - started:.0f} s")
+            return connection
 
     @property
     def is_duckdb(self) -> bool:
