@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import sys
 from datetime import date, datetime, timedelta, timezone
@@ -22,22 +23,54 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date as YYYY-MM-DD") from None
 
 
+# What a new DAGSTER_HOME gets; the same as the project's .dagster_home/dagster.yaml (a test checks).
+INSTANCE_CONFIG = """\
+# The local Dagster instance used by `make run`, `make ui` and `rekindle run`.
+telemetry:
+  enabled: false
+# Runs launched by the daemon (schedule, sensors, UI) wait in the run queue. DuckDB takes one
+# writing process at a time, so one run at a time may write it: a run of the rekindle_daily job
+# carries the tag rekindle/warehouse=duckdb, and every asset writing DuckDB is in the pool
+# duckdb_warehouse (which catches ad-hoc materializations from the UI too). PostgreSQL runs are
+# tagged rekindle/warehouse=postgresql and use no pool: they run side by side.
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: rekindle/warehouse
+        value: duckdb
+        limit: 1
+  pools:
+    granularity: run
+    default_limit: 1
+"""
+
+
 def _ensure_dagster_home() -> Path:
     """Runs are recorded on the persistent instance the UI reads (`make ui` uses the same one)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(INSTANCE_CONFIG)
     return home
 
 
+def _open_instance(home: Path):
+    """The instance in DAGSTER_HOME, its storage created under a file lock: two `rekindle run`
+    started at once on a new home would both create and stamp its SQLite databases, leaving
+    them unreadable (alembic: "more than one head")."""
+    from dagster import DagsterInstance
+
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return DagsterInstance.get()
+
+
 def command_run(args: argparse.Namespace, settings: Settings) -> int:
-    from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from dagster import AssetCheckSeverity, DagsterEventType
 
     from pipelines.definitions import build_definitions
-    from pipelines.jobs import DAILY_JOB_NAME
+    from pipelines.jobs import DAILY_JOB_NAME, range_tags
     from pipelines.summary import print_summary
     from rekindle.landing import REQUIRED_SOURCES, list_partition_dates
     from resources.warehouse import WarehouseResource
@@ -74,11 +107,11 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     defs = build_definitions(settings)
     job = defs.resolve_job_def(DAILY_JOB_NAME)
-    with DagsterInstance.get() as instance:
+    with _open_instance(home) as instance:
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"rekindle_progress": {}}},
-            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
+            tags=range_tags(start, end),
             raise_on_error=False,
         )
         failed_checks = [

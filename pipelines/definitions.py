@@ -12,8 +12,10 @@ from assets.metrics import build_metric_assets
 from assets.partitions import daily_partitions
 from assets.raw import build_raw_assets
 from assets.segments import build_segment_assets
-from pipelines.jobs import rekindle_daily_job
+from pipelines.jobs import build_daily_job
 from pipelines.progress import progress_logger
+from pipelines.schedules import build_daily_schedule
+from pipelines.sensors import build_downstream_sensor, build_landing_sensor
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
@@ -25,15 +27,22 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 
 def build_definitions(settings: Settings) -> Definitions:
     partitions = daily_partitions(settings.start_date)
+    assets = [
+        *build_raw_assets(settings, partitions),
+        *build_core_assets(settings, partitions),
+        *build_metric_assets(settings, partitions),
+        *build_segment_assets(settings, partitions),
+        *build_campaign_assets(settings),
+    ]
+    daily_job = build_daily_job(settings)
     return Definitions(
-        assets=[
-            *build_raw_assets(settings, partitions),
-            *build_core_assets(settings, partitions),
-            *build_metric_assets(settings, partitions),
-            *build_segment_assets(settings, partitions),
-            *build_campaign_assets(settings),
+        assets=assets,
+        jobs=[daily_job],
+        schedules=[build_daily_schedule(settings, daily_job)],
+        sensors=[
+            build_landing_sensor(settings, daily_job, partitions, assets),
+            build_downstream_sensor(daily_job, assets),
         ],
-        jobs=[rekindle_daily_job],
         resources={"warehouse": WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)},
         loggers={"rekindle_progress": progress_logger},
         # DuckDB takes one writing process at a time: steps of a run go one after another.

@@ -9,13 +9,10 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from warehouse_tables import assert_same_tables, materialize, read_tables
 
-from pipelines.definitions import build_definitions
-from pipelines.jobs import DAILY_JOB_NAME
 from rekindle.generate import generate_landing_zone
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
@@ -23,28 +20,6 @@ from resources.warehouse import WarehouseResource
 pytestmark = pytest.mark.slow
 
 START, END = date(2026, 3, 1), date(2026, 6, 30)
-COMPARED_TABLES = {
-    "raw_orders": ["order_id"],
-    "raw_events": ["event_id"],
-    "quarantine": ["source", "partition_date", "source_file", "reason", "record"],
-    "customer_daily_activity": ["customer_id", "activity_date"],
-    "customers": ["customer_id"],
-    "lifecycle_daily": ["as_of_date", "inactivity_days"],
-    "reactivation_daily": ["as_of_date", "inactivity_days", "period_days"],
-    "retention_daily": ["as_of_date", "inactivity_days", "period_days"],
-    "purchase_daily": ["as_of_date", "period_days"],
-    "raw_campaign_touches": ["touch_id"],
-    "raw_surveys": ["response_id"],
-    "clv_daily": ["as_of_date", "inactivity_days"],
-    "nps_daily": ["as_of_date", "period_days"],
-    "cohort_retention": ["cohort_month", "months_since_first"],
-    "inactive_segments": ["as_of_date", "inactivity_days", "inactivity_bucket", "rfm_segment"],
-    "inactive_customers": ["customer_id"],
-    "customer_predictions": ["customer_id"],
-    "campaign_performance": ["campaign_id", "group"],
-}
-# fitted by numerical optimization: equal to optimizer tolerance, not to the last bit
-MODEL_COLUMNS = {"p_alive", "expected_purchases_90d"}
 
 
 @pytest.fixture(scope="module")
@@ -58,47 +33,6 @@ def landing(tmp_path_factory) -> Path:
 def instance(tmp_path_factory):
     with DagsterInstance.local_temp(str(tmp_path_factory.mktemp("dagster_home"))) as inst:
         yield inst
-
-
-def materialize(settings: Settings, instance: DagsterInstance, start: date, end: date):
-    job = build_definitions(settings).resolve_job_def(DAILY_JOB_NAME)
-    result = job.execute_in_process(
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
-    )
-    assert result.success
-    return result
-
-
-def read_tables(settings: Settings) -> dict[str, pd.DataFrame]:
-    warehouse = WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)
-    try:
-        frames = {}
-        for table, keys in COMPARED_TABLES.items():
-            frame = warehouse.read_frame(f"SELECT * FROM {warehouse.qualified(table)}")
-            frames[table] = frame.sort_values(keys).reset_index(drop=True)
-        return frames
-    finally:
-        warehouse.dispose()
-
-
-def assert_same_tables(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]) -> None:
-    for table in COMPARED_TABLES:
-        a, b = left[table], right[table]
-        assert list(a.columns) == list(b.columns), table
-        assert len(a) == len(b), f"{table}: {len(a)} rows vs {len(b)}"
-        for column in a.columns:
-            x, y = a[column], b[column]
-            if pd.api.types.is_numeric_dtype(x) or x.map(lambda v: hasattr(v, "as_tuple")).any():
-                tolerance = 1e-6 if column in MODEL_COLUMNS else 1e-9
-                pd.testing.assert_series_equal(
-                    x.astype("float64"), y.astype("float64"), check_names=False, rtol=tolerance, atol=tolerance,
-                    obj=f"{table}.{column}",
-                )
-            else:
-                pd.testing.assert_series_equal(
-                    x.astype(str), y.astype(str), check_names=False, obj=f"{table}.{column}"
-                )
 
 
 @pytest.fixture(scope="module")
