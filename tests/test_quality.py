@@ -345,7 +345,7 @@ def metric_frame(table: str) -> pd.DataFrame:
     data = {}
     for column in columns:
         python_type = column.type.python_type
-        if column.name.endswith("_rate"):
+        if column.name.endswith("_rate") or column.name == "p_alive":  # probabilities
             data[column.name] = [0.25, None]
         elif python_type is date:
             data[column.name] = [date(2025, 3, 1), date(2025, 3, 2)]
@@ -371,8 +371,8 @@ def test_metric_tables_counts_and_rates(table):
     good = metric_frame(table)
     assert validate_frame(good, suite).passed("warn"), validate_frame(good, suite).to_metadata()["failed_rules"]
 
-    # Rates: NULL passes (GX ignores missing values), outside [0, 1] fails.
-    rates = [c for c in good.columns if c.endswith("_rate")]
+    # Rates and probabilities: NULL passes (GX ignores missing values), outside [0, 1] fails.
+    rates = [c for c in good.columns if c.endswith("_rate") or c == "p_alive"]
     for value, ok in ((None, True), (1.0, True), (1.01, False), (-0.5, False)):
         result = validate_frame(good.assign(**{rate: [value, value] for rate in rates}), suite)
         assert failures(result) == (set() if ok else {(BETWEEN, rate, "error") for rate in rates}), value
