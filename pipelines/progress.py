@@ -29,7 +29,7 @@ class _ProgressHandler(logging.Handler):
         step = meta.get("step_key") or ""
         if event is None:
             if record.levelno >= logging.WARNING:
-                self._write(f"  ! {step}: {meta.get('orig_message', record.getMessage())}")
+                self._write(f"  ! {step or 'run'}: {meta.get('orig_message', record.getMessage())}")
             return
         kind = event.event_type
         if kind not in _SHOWN:
