@@ -31,20 +31,16 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, int_values, ratio
+from rekindle.sql import add_days, calendar_cte, int_values, ratio, schema_prefix
 
 Z_95 = 1.96
-
-
-def _prefix(conn: Connection, schema: str) -> str:
-    return conn.dialect.identifier_preparer.quote_schema(schema)
 
 
 def refresh_campaign_performance(
     conn: Connection, schema: str, inactivity_days_primary: int, attribution_days: int
 ) -> int:
     """Rebuild campaign_performance whole from raw_campaign_touches and customer_daily_activity."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     n, w = int(inactivity_days_primary), int(attribution_days)
     conn.execute(text(f"DELETE FROM {s}.campaign_performance"))
 
@@ -131,7 +127,7 @@ def refresh_campaign_performance(
 def refresh_nps_daily(conn: Connection, schema: str, start: date, end: date, period_days: Sequence[int]) -> int:
     """Replace nps_daily for [start, end]: one row per day and period, zeros and NULL nps
     when nobody answered."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     # responses before `first` have left every window that ends in [start, end]
     first = start - timedelta(days=max(period_days) - 1)
     periods = int_values("p", "p", period_days)

@@ -19,13 +19,9 @@ from datetime import date, timedelta
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, earliest_activity, int_values, ratio
+from rekindle.sql import add_days, calendar_cte, earliest_activity, int_values, ratio, schema_prefix
 
 END_PLUS_1 = add_days("CAST(:end AS DATE)", 1)
-
-
-def _prefix(conn: Connection, schema: str) -> str:
-    return conn.dialect.identifier_preparer.quote_schema(schema)
 
 
 def _spans_ctes(s: str) -> str:
@@ -109,7 +105,7 @@ def refresh_customer_daily_activity(
 ) -> int:
     """customer x active day for [start, end]: completed orders and revenue, non-passive events.
     A day with only cancelled/refunded orders or passive events is not an active day."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     conn.execute(
         text(f"DELETE FROM {s}.customer_daily_activity WHERE activity_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
         {"start": start, "end": end},
@@ -143,7 +139,7 @@ def refresh_customer_daily_activity(
 
 def refresh_customers(conn: Connection, schema: str) -> int:
     """One row per customer ever seen, rebuilt whole from customer_daily_activity."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     conn.execute(text(f"DELETE FROM {s}.customers"))
     return conn.execute(text(f"""
         INSERT INTO {s}.customers (customer_id, first_active_date, last_active_date, first_order_date,
@@ -163,7 +159,7 @@ def refresh_customers(conn: Connection, schema: str) -> int:
 def refresh_lifecycle_daily(
     conn: Connection, schema: str, start: date, end: date, inactivity_days: Sequence[int]
 ) -> int:
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     first = _first_day(conn, s, start, 0)
     sql = f"""
         INSERT INTO {s}.lifecycle_daily (as_of_date, inactivity_days, new_customers, returning_customers,
@@ -191,7 +187,7 @@ def refresh_reactivation_daily(
     D in [max(a + N + P, next), next + P - 1]. Their revenue on an active day x >= next counts
     for D in [max(x, a + N + P), next + P - 1] (x must also lie in (S, D]).
     """
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     first = _first_day(conn, s, start, max(period_days))
     periods = int_values("p", "p", period_days)
     sql = f"""
@@ -271,7 +267,7 @@ def refresh_retention_daily(
     A customer churned for D when D lies in one of their inactive stretches and S = D - P in
     one of their in-base stretches (the one just before, or an earlier one when P > N).
     """
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     first = _first_day(conn, s, start, max(period_days))
     sql = f"""
         INSERT INTO {s}.retention_daily (as_of_date, inactivity_days, period_days, customers_at_start,
@@ -328,7 +324,7 @@ def refresh_purchase_daily(
     in the period; they are a repeat buyer on those D when k >= 2, or while prev is still in
     the period (D < prev + P).
     """
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     first = _first_day(conn, s, start, 0)
     sql = f"""
         INSERT INTO {s}.purchase_daily (as_of_date, period_days, orders, buyers, revenue,
@@ -399,7 +395,7 @@ def refresh_clv_daily(conn: Connection, schema: str, start: date, end: date, ina
     """CLV = average order value x purchases per year x expected lifespan, over the trailing
     365 days: AOV and purchase frequency as purchase_daily with P = 365, annual churn as
     retention_daily's churn rate with P = 365, lifespan = 1 / annual churn (NULL when churn is 0)."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     first = _first_day(conn, s, start, CLV_PERIOD_DAYS)
     sql = f"""
         INSERT INTO {s}.clv_daily (as_of_date, inactivity_days, average_order_value, purchases_per_year,

@@ -45,7 +45,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, int_values
+from rekindle.sql import schema_prefix, add_days, calendar_cte, int_values
 
 CHUNK_DAYS = 92
 MONEY = "NUMERIC(18, 4)"  # the money type of rekindle.tables; narrower than the engines' SUM types
@@ -70,10 +70,6 @@ def rfm_segment(r: int, f: int, m: int) -> str:
 def bucket_labels(n: int) -> tuple[str, str, str]:
     """Labels of the bands [N, 2N), [2N, 4N), [4N, inf), e.g. 30-59, 60-119, 120+ for N = 30."""
     return f"{n}-{2 * n - 1}", f"{2 * n}-{4 * n - 1}", f"{4 * n}+"
-
-
-def _prefix(conn: Connection, schema: str) -> str:
-    return conn.dialect.identifier_preparer.quote_schema(schema)
 
 
 def _literal(value: int | str) -> str:
@@ -186,7 +182,7 @@ def refresh_inactive_segments(
     """Per day D in [start, end], N, inactivity bucket and RFM segment: the inactive customers
     and their lifetime revenue up to D. Every (D, N, bucket, segment) gets a row, 0 when empty,
     so each day has the same rows for each N."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     conn.execute(
         text(f"DELETE FROM {s}.inactive_segments WHERE as_of_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
         {"start": start, "end": end},
@@ -219,7 +215,7 @@ def refresh_inactive_segments(
 def refresh_inactive_customers(conn: Connection, schema: str, as_of: date, inactivity_days_primary: int) -> int:
     """The win-back list: every customer inactive at the end of `as_of` for the primary N.
     A snapshot: the whole table is replaced."""
-    s = _prefix(conn, schema)
+    s = schema_prefix(conn, schema)
     n = int(inactivity_days_primary)
     conn.execute(text(f"DELETE FROM {s}.inactive_customers"))
     buckets = _buckets([n])

@@ -14,6 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 
+def schema_prefix(conn: Connection, schema: str) -> str:
+    """The schema name quoted for this connection's dialect, to prefix table names."""
+    return conn.dialect.identifier_preparer.quote_schema(schema)
+
+
 def add_days(date_expr: str, days: str | int) -> str:
     """`date_expr` plus a whole number of days, as a DATE (DuckDB needs an INTEGER operand)."""
     return f"({date_expr} + CAST({days} AS INTEGER))"
