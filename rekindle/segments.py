@@ -45,7 +45,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import schema_prefix, add_days, calendar_cte, int_values
+from rekindle.sql import add_days, calendar_cte, int_values, schema_prefix
 
 CHUNK_DAYS = 92
 MONEY = "NUMERIC(18, 4)"  # the money type of rekindle.tables; narrower than the engines' SUM types
