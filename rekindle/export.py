@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from resources.warehouse import WarehouseResource
+if TYPE_CHECKING:  # for the annotation only: this module stays free of Dagster
+    from resources.warehouse import WarehouseResource
 
 COLUMNS = ["as_of_date", "customer_id", "last_active_date", "days_inactive", "inactivity_bucket",
            "lifetime_orders", "lifetime_revenue", "rfm_segment", "p_alive", "expected_purchases_90d"]
 BATCH_ROWS = 10_000
+# OWASP CSV injection: a spreadsheet runs a text cell starting with one of these as a formula
+# (=HYPERLINK(...), @SUM(...), +cmd|...), and customer ids come from the landing zone.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that would start a formula gets a leading ' (shown as text); numbers, dates
+    and other text are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def export_inactive_customers(warehouse: WarehouseResource, path: Path) -> int:
@@ -28,6 +41,6 @@ def export_inactive_customers(warehouse: WarehouseResource, path: Path) -> int:
         writer.writerow(COLUMNS)
         result = conn.execute(sql)
         while batch := result.fetchmany(BATCH_ROWS):
-            writer.writerows(batch)
+            writer.writerows([spreadsheet_safe(value) for value in row] for row in batch)
             rows += len(batch)
     return rows

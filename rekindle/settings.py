@@ -6,14 +6,23 @@ A bad value stops with a message that names the variable, before anything touche
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 DEFAULT_PASSIVE_EVENT_TYPES = ("email_sent", "email_delivered", "sms_sent", "push_sent")
 SUPPORTED_URL_SCHEMES = ("duckdb", "postgresql", "postgresql+psycopg")
+WAREHOUSE_URL_VARIABLE = "REKINDLE_WAREHOUSE_URL"
+# PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1) and silently drops the rest
+MAX_SCHEMA_BYTES = 63
+# query parameters that carry a secret: ?password= (libpq), ?motherduck_token= (DuckDB), ...
+SECRET_QUERY_WORDS = ("pass", "token", "secret")
 
 
 class SettingsError(ValueError):
@@ -23,7 +32,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path = Path("data/landing")
-    warehouse_url: str = "duckdb:///data/warehouse.duckdb"
+    # may hold a password: kept out of repr, shown through warehouse_url_for_display
+    warehouse_url: str = field(default="duckdb:///data/warehouse.duckdb", repr=False)
     schema: str = "analytics"
     start_date: date = date(2025, 1, 1)
     inactivity_days: tuple[int, ...] = (30, 60, 90)
@@ -44,6 +54,10 @@ class Settings:
     def is_duckdb(self) -> bool:
         return self.warehouse_url.startswith("duckdb")
 
+    @property
+    def warehouse_url_for_display(self) -> str:
+        return redact_url(self.warehouse_url)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -57,12 +71,17 @@ class Settings:
             kwargs["landing_dir"] = Path(v)
         if (v := get("REKINDLE_QUALITY_DOCS_DIR")) is not None:
             kwargs["quality_docs_dir"] = Path(v)
-        if (v := get("REKINDLE_WAREHOUSE_URL")) is not None:
-            kwargs["warehouse_url"] = _parse_url("REKINDLE_WAREHOUSE_URL", v)
+        if (v := get(WAREHOUSE_URL_VARIABLE)) is not None:
+            kwargs["warehouse_url"] = _parse_url(WAREHOUSE_URL_VARIABLE, v)
         if (v := get("REKINDLE_SCHEMA")) is not None:
             if not v.replace("_", "").isalnum() or v[0].isdigit():
                 raise SettingsError(
                     f"REKINDLE_SCHEMA={v!r}: use letters, digits and underscores, not starting with a digit"
+                )
+            if len(v.lower().encode()) > MAX_SCHEMA_BYTES:
+                raise SettingsError(
+                    f"REKINDLE_SCHEMA={v!r}: {len(v.lower().encode())} bytes long; PostgreSQL names hold at most "
+                    f"{MAX_SCHEMA_BYTES} bytes and would cut it short"
                 )
             kwargs["schema"] = v.lower()
         if (v := get("REKINDLE_START_DATE")) is not None:
@@ -103,21 +122,67 @@ class Settings:
         if self.is_duckdb and Path(self.warehouse_url.split("///", 1)[-1]).stem.lower() == self.schema:
             raise SettingsError(
                 f"REKINDLE_SCHEMA={self.schema!r} has the same name as the DuckDB file in "
-                f"REKINDLE_WAREHOUSE_URL={self.warehouse_url!r}; DuckDB would confuse the two: rename one"
+                f"REKINDLE_WAREHOUSE_URL={self.warehouse_url_for_display!r}; DuckDB would confuse the two: rename one"
             )
 
 
 def _parse_url(name: str, value: str) -> str:
-    scheme = value.split("://", 1)[0] if "://" in value else ""
+    """The URL, checked part by part and normalized; every message shows it without its password."""
+    shown = f"{name}={redact_url(value)!r}"
+    scheme = _url_scheme(value)
     if scheme not in SUPPORTED_URL_SCHEMES:
         raise SettingsError(
-            f"{name}={value!r}: unsupported URL scheme {scheme!r}; "
+            f"{shown}: unsupported URL scheme {scheme!r}; "
             "use duckdb:///path/to/file.duckdb or postgresql+psycopg://user@host:port/database"
         )
-    if scheme == "postgresql":
-        # SQLAlchemy's bare postgresql:// means psycopg2, which we do not ship; psycopg 3 it is.
-        value = "postgresql+psycopg://" + value.split("://", 1)[1]
-    return value
+    try:
+        url = make_url(value)
+    except ValueError:  # SQLAlchemy's int(port) failed; the text may be a mistyped password: not echoed
+        raise SettingsError(f"{shown}: the port must be a number from 1 to 65535") from None
+    except ArgumentError:
+        raise SettingsError(f"{shown}: not a URL; expected scheme://user:password@host:port/database") from None
+    if url.host and "@" in url.host:
+        raise SettingsError(f"{shown}: write an @ inside the user name or password as %40")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise SettingsError(f"{shown}: the port must be a number from 1 to 65535")
+    if scheme == "duckdb" and (not url.database or url.host or url.username or url.password or url.port):
+        raise SettingsError(
+            f"{shown}: a DuckDB URL is a file path: duckdb:///relative/path.duckdb or duckdb:////absolute/path.duckdb"
+        )
+    return normalize_warehouse_url(value)
+
+
+def normalize_warehouse_url(url: str) -> str:
+    """The URL the engine is created with: SQLAlchemy's bare postgresql:// means psycopg2, which we
+    do not ship; psycopg 3 it is."""
+    url = url.strip()
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """`url` safe to print, log or store: the password and secret query values become ***.
+    When the URL cannot be split into its parts (a port that is not a number, an @ left unescaped
+    in the password), any part of it could be the password, so only the scheme is shown."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or (parsed.host and "@" in parsed.host):
+        scheme = _url_scheme(url)
+        return f"{scheme}://***" if scheme else "***"
+    secret_keys = [key for key in parsed.query if any(word in key.lower() for word in SECRET_QUERY_WORDS)]
+    if parsed.password is None and not secret_keys:
+        return url
+    hidden = parsed.update_query_dict({key: "***" for key in secret_keys}).render_as_string(hide_password=True)
+    return hidden.replace("=%2A%2A%2A", "=***")  # the query's *** comes back percent-encoded
+
+
+def _url_scheme(url: str) -> str:
+    """The part before ://, when it looks like a scheme (not a user:password@host typed first)."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return scheme if re.fullmatch(r"[A-Za-z][A-Za-z0-9+._-]*", scheme) else ""
 
 
 def _parse_cron(name: str, value: str) -> str:

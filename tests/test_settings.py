@@ -101,3 +101,82 @@ def test_cli_reports_a_bad_setting_and_exits_2(capsys, monkeypatch):
     monkeypatch.setenv("REKINDLE_INACTIVITY_DAYS", "abc")
     assert main(["run"]) == 2
     assert "REKINDLE_INACTIVITY_DAYS" in capsys.readouterr().err
+
+
+# =========================================================================================
+# the warehouse URL: checked part by part, its password never shown (issue 8)
+# =========================================================================================
+
+SECRET = "S3cretPW-xyz"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://u:{SECRET}@host:abc/db",  # port not a number: SQLAlchemy's int() failed
+        f"postgresql://u:{SECRET}@host:0/db",
+        f"postgresql://u:{SECRET}@host:70000/db",
+        f"postgresql://u:{SECRET}@host:5432:6/db",
+        f"postgresql://u:{SECRET}/db",  # host forgotten: the password reads as the port
+        f"postgresql://u:{SECRET}@@host/db",  # an unescaped @: where does the password end?
+        f"postgres://u:{SECRET}@host/db",  # a scheme we do not support
+        f"mysql://u:{SECRET}@host/db",
+        f"u:{SECRET}@host/db",
+        "duckdb://",  # a DuckDB URL needs a path
+        "duckdb:///",
+        "duckdb://data/w.duckdb",  # a host where the path should be: the file would land elsewhere
+    ],
+)
+def test_bad_warehouse_url_is_a_settings_error_without_the_password(url):
+    with pytest.raises(SettingsError, match="REKINDLE_WAREHOUSE_URL") as error:
+        Settings.from_env({"REKINDLE_WAREHOUSE_URL": url})
+    assert SECRET not in str(error.value)
+    assert SECRET[1:-1] not in str(error.value)  # not even in part
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"postgresql+psycopg://u:{SECRET}@host:5432/db", "postgresql+psycopg://u:***@host:5432/db"),
+        (f"postgresql+psycopg://u:{SECRET.replace('-', '%40')}@host/db", "postgresql+psycopg://u:***@host/db"),
+        (f"postgresql+psycopg://u@host/db?password={SECRET}&sslmode=require",
+         "postgresql+psycopg://u@host/db?password=***&sslmode=require"),
+        (f"duckdb:///md:db?motherduck_token={SECRET}", "duckdb:///md%3Adb?motherduck_token=***"),
+        (f"postgresql://u:{SECRET}@host:abc/db", "postgresql://***"),
+        (f"postgresql://u:{SECRET}@@host/db", "postgresql://***"),
+        (f"u:{SECRET}@host/db", "***"),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/test", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        ("duckdb:///data/warehouse.duckdb", "duckdb:///data/warehouse.duckdb"),
+    ],
+)
+def test_redact_url_hides_the_password_whatever_the_shape(url, shown):
+    from rekindle.settings import redact_url
+
+    assert redact_url(url) == shown
+
+
+def test_a_valid_url_is_normalized_and_shown_without_its_password():
+    s = Settings.from_env({"REKINDLE_WAREHOUSE_URL": f" postgresql://u:{SECRET}@db.example:6543/wh "})
+    assert s.warehouse_url == f"postgresql+psycopg://u:{SECRET}@db.example:6543/wh"
+    assert s.warehouse_url_for_display == "postgresql+psycopg://u:***@db.example:6543/wh"
+    assert SECRET not in repr(s)  # a traceback or log line showing the settings shows no password
+    absolute = "duckdb:////srv/w.duckdb"
+    assert Settings.from_env({"REKINDLE_WAREHOUSE_URL": absolute}).warehouse_url == absolute
+
+
+def test_schema_longer_than_postgres_names_is_refused():
+    assert Settings.from_env({"REKINDLE_SCHEMA": "s" * 63}).schema == "s" * 63
+    with pytest.raises(SettingsError, match="REKINDLE_SCHEMA.*63 bytes"):
+        Settings.from_env({"REKINDLE_SCHEMA": "s" * 64})
+    with pytest.raises(SettingsError, match="REKINDLE_SCHEMA"):  # 32 letters, 64 bytes in UTF-8
+        Settings.from_env({"REKINDLE_SCHEMA": "é" * 32})
+
+
+def test_cli_reports_a_bad_port_and_exits_2_without_the_password(capsys, monkeypatch):
+    from pipelines.cli import main
+
+    monkeypatch.setenv("REKINDLE_WAREHOUSE_URL", f"postgresql://u:{SECRET}@host:abc/db")
+    assert main(["run"]) == 2
+    out, err = capsys.readouterr()
+    assert "REKINDLE_WAREHOUSE_URL" in err and "port" in err
+    assert SECRET not in out + err
