@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -131,6 +132,63 @@ def test_headers_only_file_is_zero_rows(tmp_path):
     assert result.rows_read == 0 and len(result.files) == 2
 
 
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def parquet_without_row_groups() -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.ParquetWriter(sink, pa.schema([("order_id", pa.string())])).close()
+    return sink.getvalue().to_pybytes()
+
+
+HEADER = (ORDERS_HEADER + "\n").encode()
+EMPTY_FILES = {
+    # A file with no rows is a delivery of zero rows in every format (it empties its day, SPEC 1.1).
+    "csv-zero-bytes": ("a.csv", b"", "empty"),
+    "csv-blank-lines": ("a.csv", b"\n\r\n", "empty"),
+    "csv-byte-order-mark-only": ("a.csv", b"\xef\xbb\xbf", "empty"),
+    "csv-header-only": ("a.csv", HEADER, "empty"),
+    "csv-header-without-newline": ("a.csv", HEADER.rstrip(), "empty"),
+    "csv-bom-and-header-only": ("a.csv", b"\xef\xbb\xbf" + HEADER, "empty"),
+    "csv-gz-header-only": ("a.csv.gz", gzip.compress(HEADER), "empty"),
+    "csv-gz-of-nothing": ("a.csv.gz", gzip.compress(b""), "empty"),
+    "jsonl-zero-bytes": ("a.jsonl", b"", "empty"),
+    "jsonl-blank-lines": ("a.jsonl", b"\n\n", "empty"),
+    "jsonl-byte-order-mark-only": ("a.jsonl", b"\xef\xbb\xbf\n", "empty"),
+    "jsonl-gz-of-nothing": ("a.jsonl.gz", gzip.compress(b""), "empty"),
+    "parquet-schema-and-no-rows": (
+        "a.parquet",
+        parquet_bytes(pa.table({"order_id": pa.array([], pa.string()), "amount": pa.array([], pa.float64())})),
+        "empty",
+    ),
+    "parquet-without-row-groups": ("a.parquet", parquet_without_row_groups(), "empty"),
+    # Zero bytes are not a Parquet or gzip file (both have a header and a footer): most likely a
+    # writer that died before writing. Unreadable, so the day is blocked rather than emptied.
+    "parquet-zero-bytes": ("a.parquet", b"", "unreadable"),
+    "csv-gz-zero-bytes": ("a.csv.gz", b"", "unreadable"),
+    "jsonl-gz-zero-bytes": ("a.jsonl.gz", b"", "unreadable"),
+}
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), EMPTY_FILES.values(), ids=EMPTY_FILES.keys())
+def test_empty_files_are_zero_rows_in_every_format(tmp_path, name, content, expected):
+    path = partition_dir(tmp_path, "orders", DAY) / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+
+    result = extract(tmp_path, "orders")
+
+    assert len(result.files) == 1 and result.accepted.empty
+    if expected == "empty":
+        assert result.rows_read == 0 and result.quarantined.empty
+    else:
+        assert result.rows_read == 1 and result.reasons == {"unreadable_file": 1}
+        assert str(path) in json.loads(result.quarantined["record"][0])["error"]
+
+
 # --- rule 1 and 2: whole files ------------------------------------------------------------
 
 
@@ -187,6 +245,50 @@ def test_headers_are_case_insensitive_and_extra_columns_ignored(tmp_path):
         {"order_id": "o1", "customer_id": "c1", "amount": 5.0, "status": "completed", "channel": None},
         {"order_id": "o2", "customer_id": "c2", "amount": 1.25, "status": "completed", "channel": "app"},
     ]
+
+
+def test_a_malformed_csv_line_quarantines_that_line_only(tmp_path):
+    lines = [
+        "ok1,c1,2025-01-03T10:00:00Z,10,USD,completed,web",
+        "o2,c1,2025-01-03T10:00:00Z,1,234.50,USD,completed,web",  # thousands separator: one field too many
+        "ok3,c1,2025-01-03T10:00:00Z,3,,,",
+        "o4,c1,2025-01-03T10:00:00Z",  # too few fields
+        'o5,"c1,2025-01-03T10:00:00Z,5,,,',  # unterminated quote: must not swallow the lines below
+        "neg,c1,2025-01-03T10:00:00Z,-1,,,",
+        "ok6,c1,2025-01-03T10:00:00Z,6,,,",
+    ]
+    write_text(tmp_path, "orders", "a.csv", ORDERS_HEADER + "\n" + "\n".join(lines) + "\n", mtime_s=1)
+    write_text(tmp_path, "orders", "b.csv.gz", "order_id,customer_id\no7,c7,extra\no8,c8\n", mtime_s=2)
+
+    result = extract(tmp_path, "orders")
+
+    assert list(result.accepted["order_id"]) == ["ok1", "ok3", "ok6"]
+    assert result.rows_read == 7 + 2
+    assert result.reasons == {"malformed_row": 4, "negative_amount": 1, "missing_column:ordered_at": 1}
+    records = [json.loads(record) for record in result.quarantined["record"]]
+    negative = dict(zip(ORDERS_HEADER.split(","), ["neg", "c1", "2025-01-03T10:00:00Z", "-1", None, None, None]))
+    assert list(zip(result.quarantined["source_file"], result.quarantined["reason"], records)) == [
+        ("orders/dt=2025-01-03/a.csv", "negative_amount", negative),
+        ("orders/dt=2025-01-03/a.csv", "malformed_row", {"line": lines[1]}),
+        ("orders/dt=2025-01-03/a.csv", "malformed_row", {"line": lines[3]}),
+        ("orders/dt=2025-01-03/a.csv", "malformed_row", {"line": lines[4]}),
+        ("orders/dt=2025-01-03/b.csv.gz", "missing_column:ordered_at", {"order_id": "o8", "customer_id": "c8"}),
+        ("orders/dt=2025-01-03/b.csv.gz", "malformed_row", {"line": "o7,c7,extra"}),
+    ]
+
+
+def test_malformed_rows_from_validate_frames_count_as_read():
+    file = LandingFile(Path("/l/events/dt=2025-01-03/a.csv"), "events/dt=2025-01-03/a.csv", 1, 100)
+    frame = pd.DataFrame({
+        "event_id": ["e1", None], "customer_id": ["c1", None], "occurred_at": ["2025-01-03", None],
+        "event_type": ["login", None], "_malformed_line": [None, "e2,c1\x00"],
+    }, dtype=object)
+
+    result = validate_frames("events", DAY, [(file, frame)], "USD")
+
+    assert result.rows_read == 2 and list(result.accepted["event_id"]) == ["e1"]
+    assert list(result.quarantined["reason"]) == ["malformed_row"]
+    assert result.quarantined["record"][0] == '{"line": "e2,c1\\u0000"}'
 
 
 # --- rule 3: row checks ---------------------------------------------------------------------
@@ -278,6 +380,98 @@ def test_offset_timestamps_convert_to_utc_onto_or_off_the_day(tmp_path):
         "out_to_prev_utc_day": "outside_partition",
         "out_to_next_utc_day": "outside_partition",
     }
+
+
+def test_lowercase_rfc3339_letters_and_a_jsonl_byte_order_mark_are_accepted(tmp_path):
+    lines = [order("j1", ordered_at="2025-01-03t12:00:00z"), order("j2", ordered_at="2025-01-03t13:30:00.5+01:00")]
+    write_text(tmp_path, "orders", "a.jsonl", "\ufeff" + "".join(json.dumps(line) + "\n" for line in lines))
+    write_rows(tmp_path, "orders", "b.csv", [order("c1", ordered_at="2025-01-03 10:00:00z")])
+
+    result = extract(tmp_path, "orders")
+
+    assert result.quarantined.empty
+    assert dict(zip(result.accepted["order_id"], result.accepted["ordered_at"])) == {
+        "j1": pd.Timestamp("2025-01-03 12:00:00"),
+        "j2": pd.Timestamp("2025-01-03 12:30:00.5"),
+        "c1": pd.Timestamp("2025-01-03 10:00:00"),
+    }
+
+
+# --- values the warehouse cannot hold (SPEC 1.1) ----------------------------------------------
+
+
+def load(warehouse, result: ExtractedPartition) -> None:
+    """What the raw asset does with a partition: replace the day in the raw table and quarantine."""
+    with warehouse.begin() as conn:
+        warehouse.replace_rows(conn, f"raw_{result.source}", result.accepted,
+                               date_column="partition_date", start=DAY, end=DAY)
+        warehouse.replace_rows(conn, "quarantine", result.quarantined, date_column="partition_date",
+                               start=DAY, end=DAY, match={"source": result.source})
+
+
+def test_values_the_warehouse_cannot_hold_are_row_errors_and_the_rest_loads(tmp_path, warehouse):
+    write_rows(tmp_path, "orders", "a.csv", [
+        order("rounded", amount="12.345678"),  # NUMERIC(18, 4): stored as 12.3457
+        order("tiny", amount="0.00004"),
+        order("large", amount="99999999999.9999"),
+        order("limit", amount="100000000000000"),  # 10^14
+        order("rounds_to_limit", amount="99999999999999.99999"),
+        order("huge", amount="1e20"),
+        order("huge_negative", amount="-1e20"),
+        order("nan", amount="NaN"),
+        order("inf", amount="-inf"),
+        order("small_negative", amount="-0.00001"),
+        order("nul\x00id"),
+        order("nul_channel", channel="web\x00"),
+        order("only_nul", customer_id="\x00", amount="1e20"),  # the text check comes first
+    ])
+    touch = {"customer_id": "c1", "campaign_id": "k1", "sent_at": "2025-01-03T09:00:00Z", "group": "control"}
+    write_rows(tmp_path, "campaign_touches", "a.jsonl", [
+        touch | {"touch_id": "t1", "cost": 0.123449},
+        touch | {"touch_id": "t2", "cost": 1e15},
+        touch | {"touch_id": "t3", "cost": "1e400"},
+        touch | {"touch_id": "t4", "campaign_id": "k\x001"},
+    ])
+    event = {"customer_id": "c1", "occurred_at": "2025-01-03T09:00:00Z", "event_type": "login"}
+    write_rows(tmp_path, "events", "a.parquet",
+               [event | {"event_id": "e1"}, event | {"event_id": "e2", "event_type": "\x00"}])
+    survey = {"customer_id": "c1", "responded_at": "2025-01-03T09:00:00Z", "nps_score": 9}
+    write_rows(tmp_path, "surveys", "a.csv.gz", [survey | {"response_id": "r1"}, survey | {"response_id": "r\x002"}])
+
+    orders, events, touches, surveys = (extract(tmp_path, source) for source in RAW_COLUMNS)
+
+    assert dict(zip(orders.accepted["order_id"], orders.accepted["amount"])) == {
+        "rounded": 12.3457, "tiny": 0.0, "large": 99999999999.9999,
+    }
+    assert reasons_by(orders, "order_id") == {
+        "limit": "invalid_amount", "rounds_to_limit": "invalid_amount", "huge": "invalid_amount",
+        "huge_negative": "invalid_amount", "nan": "invalid_amount", "inf": "invalid_amount",
+        "small_negative": "negative_amount",
+        "nul\x00id": "invalid_text", "nul_channel": "invalid_text", "only_nul": "invalid_text",
+    }
+    assert dict(zip(touches.accepted["touch_id"], touches.accepted["cost"])) == {"t1": 0.1234}
+    assert reasons_by(touches, "touch_id") == {"t2": "invalid_cost", "t3": "invalid_cost", "t4": "invalid_text"}
+    assert list(events.accepted["event_id"]) == ["e1"] and reasons_by(events, "event_id") == {"e2": "invalid_text"}
+    assert list(surveys.accepted["response_id"]) == ["r1"]
+    assert reasons_by(surveys, "response_id") == {"r\x002": "invalid_text"}
+
+    for result in (orders, touches, events, surveys):
+        load(warehouse, result)
+
+    stored = warehouse.read_frame(f"SELECT order_id, amount FROM {warehouse.qualified('raw_orders')}")
+    assert {i: Decimal(str(a)) for i, a in zip(stored["order_id"], stored["amount"])} == {
+        "rounded": Decimal("12.3457"), "tiny": Decimal("0"), "large": Decimal("99999999999.9999"),
+    }
+    cost = warehouse.scalar(f"SELECT cost FROM {warehouse.qualified('raw_campaign_touches')}")
+    assert Decimal(str(cost)) == Decimal("0.1234")
+    quarantine = warehouse.read_frame(
+        f"SELECT source, reason, record FROM {warehouse.qualified('quarantine')} ORDER BY source, reason"
+    )
+    assert len(quarantine) == sum(len(r.quarantined) for r in (orders, touches, events, surveys))
+    texts = quarantine[quarantine["reason"] == "invalid_text"]["record"]
+    assert sorted(next(v for v in json.loads(record).values() if v and "\x00" in v) for record in texts) == [
+        "\x00", "\x00", "k\x001", "nul\x00id", "r\x002", "web\x00",
+    ]
 
 
 def test_event_rows(tmp_path):
