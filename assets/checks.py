@@ -17,6 +17,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from rekindle import quality
+from rekindle.raw_validation import validate_frames
 from resources.warehouse import WarehouseResource
 
 CONTRACT = "contract"
@@ -74,7 +75,8 @@ def describe_failures(result: quality.SuiteResult) -> str:
             if r.get("source_file")
         ]
         places = list(dict.fromkeys(places))[:5]
-        count = f"{rule.unexpected_count} rows ({rule.unexpected_percent:.1f}%)" if rule.unexpected_count else ""
+        percent = f" ({rule.unexpected_percent:.1f}%)" if rule.unexpected_percent is not None else ""
+        count = f"{rule.unexpected_count} rows{percent}" if rule.unexpected_count else ""
         observed = "" if rule.unexpected_count else f"observed {rule.observed_value}"
         where = f" in {', '.join(places)}" if places else ""
         lines.append(f"{rule.severity.upper()} {rule.expectation}: {rule.description} — {count or observed}{where}")
@@ -87,19 +89,25 @@ def raw_check_results(
     table: str,
     warehouse: WarehouseResource,
     accepted: pd.DataFrame,
-    days: Sequence[tuple[date, int, pd.DataFrame]],  # (day, rows_read, quarantined rows of that day)
+    days: Sequence[tuple[date, int, pd.DataFrame]],  # loaded days: (day, rows_read, quarantined rows of that day)
+    blocked: Sequence[tuple[date, Sequence[str]]],  # days not loaded: (day, the files whose rows are unknown)
+    notices: Sequence[str],  # entries under the source folder that are not loaded
+    first_day: date,
+    last_day: date,
     currency: str,
     passive_event_types: Sequence[str],
     max_reject_rate: float,
     docs_dir: Path,
 ) -> list[AssetCheckResult]:
-    start, end = days[0][0], days[-1][0]
+    start, end = (days[0][0], days[-1][0]) if days else (first_day, last_day)
     suite = quality.raw_suite(
         source, start, end,
         currency=currency,
         amount_max=_amount_bound(warehouse, table, start) if source == "orders" else None,
         event_types=quality.known_event_types(passive_event_types),
     )
+    if accepted.empty:  # no day loaded: validate a typed frame without rows
+        accepted = validate_frames(source, start, [], currency).accepted
     gx = quality.validate_frame(accepted, suite, docs_dir=docs_dir)
 
     # per day, in Python: the reject rate against the thresholds, the volume against the trailing days
@@ -117,14 +125,18 @@ def raw_check_results(
         loaded_by_day[day] = read - len(quarantined)
         warnings.append(quality.volume_rule(loaded_by_day[day], trailing, name=f"{table} rows on {day}"))
     contract = quality.SuiteResult(
-        f"{gx.suite_name}.contract", [r for r in gx.results if r.severity == "error"] + _failed_or_first(reject_errors),
+        f"{gx.suite_name}.contract",
+        [r for r in gx.results if r.severity == "error"] + _failed_or_first(reject_errors)
+        + [quality.readable_files_rule(blocked)],
         gx.docs_path,
     )
     anomalies = quality.SuiteResult(
-        f"{gx.suite_name}.anomalies", [r for r in gx.results if r.severity == "warn"] + _failed_or_first(warnings),
+        f"{gx.suite_name}.anomalies",
+        [r for r in gx.results if r.severity == "warn"] + _failed_or_first(warnings)
+        + [quality.landing_entries_rule(notices)],
         gx.docs_path,
     )
-    extra = {"days_checked": len(days)}
+    extra = {"days_checked": len(days), "days_blocked": len(blocked)}
     return [
         _check_result(CONTRACT, contract, AssetCheckSeverity.ERROR, extra),
         _check_result(ANOMALIES, anomalies, AssetCheckSeverity.WARN, extra),

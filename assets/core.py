@@ -1,7 +1,12 @@
 """Core layer: per-customer daily activity and the customer table, built in the warehouse."""
 
+from datetime import date
+
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    DagsterEventType,
     AssetsDefinition,
     BackfillPolicy,
     DailyPartitionsDefinition,
@@ -15,6 +20,8 @@ from rekindle import metrics
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
+ACTIVITY_INPUTS = (AssetKey("raw_orders"), AssetKey("raw_events"))
+
 
 def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
     kind = "duckdb" if settings.is_duckdb else "postgres"
@@ -24,17 +31,26 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
         group_name="core",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
-        deps=["raw_orders", "raw_events"],
+        deps=list(ACTIVITY_INPUTS),
         kinds={"sql", kind},
         check_specs=table_check_specs("customer_daily_activity"),
         description="One row per customer and active day: completed orders, their revenue, non-passive events.",
     )
     def customer_daily_activity(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         start, end = partition_dates(context)
+        other_days = _raw_days_changed_in_run(context, start, end)
         with warehouse.begin() as conn:
             rows = metrics.refresh_customer_daily_activity(
                 conn, warehouse.schema_name, start, end, settings.passive_event_types
             )
+            for day in other_days:
+                metrics.refresh_customer_daily_activity(conn, warehouse.schema_name, day, day, settings.passive_event_types)
+        for day in other_days:
+            # recorded on that day's partition, so the downstream sensor recomputes from there
+            context.log_event(AssetMaterialization(
+                asset_key=context.asset_key, partition=day.isoformat(),
+                description="rebuilt: raw rows of this day moved (ids delivered on another day)",
+            ))
         check = table_check_result(
             warehouse, "customer_daily_activity", settings.quality_docs_dir, start, end, date_column="activity_date"
         )
@@ -57,3 +73,17 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
         return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=[check])
 
     return [customer_daily_activity, customers]
+
+
+def _raw_days_changed_in_run(context: AssetExecutionContext, start: date, end: date) -> list[date]:
+    """Days outside [start, end] whose raw orders or events this run changed (a late file moved
+    a later day's duplicate id to quarantine, or restored one): their activity is stale too."""
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    days = {
+        date.fromisoformat(event.partition)
+        for event in (record.event_log_entry.dagster_event for record in records)
+        if event.asset_key in ACTIVITY_INPUTS and event.partition
+    }
+    return sorted(day for day in days if not start <= day <= end)

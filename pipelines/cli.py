@@ -42,6 +42,16 @@ concurrency:
   pools:
     granularity: run
     default_limit: 1
+# Run monitoring (the daemon, every 30 s): a run launched by the daemon that is still starting after
+# 3 minutes is marked failed, one being canceled after 3 minutes is marked canceled; a run worker
+# that dies is reported by its code server. Runs of `rekindle run` execute in that command's process,
+# which run monitoring cannot see: they are tagged with its host and pid, and dead_run_sensor (every
+# 30 s) and the next `rekindle run` mark them failed once that process is gone (pipelines/run_health.py).
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 30
 """
 
 
@@ -71,10 +81,22 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
 
     from pipelines.definitions import build_definitions
     from pipelines.jobs import DAILY_JOB_NAME, range_tags
+    from pipelines.run_health import fail_dead_runs, worker_tags
     from pipelines.summary import print_summary
-    from rekindle.landing import REQUIRED_SOURCES, list_partition_dates
+    from rekindle.landing import (
+        REQUIRED_SOURCES,
+        LandingZoneError,
+        check_landing_zone,
+        landing_notices,
+        list_partition_dates,
+    )
     from resources.warehouse import WarehouseResource
 
+    try:
+        check_landing_zone(settings.landing_dir)
+    except LandingZoneError as error:  # a failed mount: loading it would look like days without files
+        print(f"rekindle: {error}; nothing was run", file=sys.stderr)
+        return 2
     yesterday = _yesterday()
     start, end = args.start, args.end or yesterday
     if start is None:
@@ -98,20 +120,24 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rekindle: --start {start} is after --end {end}", file=sys.stderr)
         return 2
 
+    _print_landing_notices(landing_notices(settings.landing_dir))
     home = _ensure_dagster_home()
     days = (end - start).days + 1
     print(
-        f"Rekindle: {days} day(s) {start} .. {end} -> {_redact(settings.warehouse_url)} "
+        f"Rekindle: {days} day(s) {start} .. {end} -> {settings.warehouse_url_for_display} "
         f"(schema {settings.schema}); Dagster instance {home}",
         flush=True,
     )
     defs = build_definitions(settings)
     job = defs.resolve_job_def(DAILY_JOB_NAME)
     with _open_instance(home) as instance:
+        # a `rekindle run` killed earlier left its run STARTED, holding the run queue's DuckDB slot
+        for dead in fail_dead_runs(instance, reaper="the next `rekindle run`"):
+            print(dead, flush=True)
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"rekindle_progress": {}}},
-            tags=range_tags(start, end),
+            tags={**range_tags(start, end), **worker_tags()},  # so a killed run can be told from a running one
             raise_on_error=False,
         )
         failed_checks = [
@@ -133,6 +159,17 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.success and not failed_checks else 1
 
 
+def _print_landing_notices(notices, limit: int = 20) -> None:
+    """Nothing in the landing zone is ignored silently (SPEC 1.1): name what is not loaded."""
+    if not notices:
+        return
+    print(f"Not loaded from the landing zone ({len(notices)}; also in each raw asset's anomalies check):")
+    for notice in notices[:limit]:
+        print(f"  ! {notice}")
+    if len(notices) > limit:
+        print(f"  ! ... and {len(notices) - limit} more")
+
+
 def command_export(args: argparse.Namespace, settings: Settings) -> int:
     from rekindle.export import export_inactive_customers
     from resources.warehouse import WarehouseResource
@@ -141,20 +178,13 @@ def command_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rows = export_inactive_customers(warehouse, args.out)
     except Exception as error:  # no warehouse or no table yet: say what to do
-        print(f"rekindle: cannot export from {_redact(settings.warehouse_url)}: {error}; run `rekindle run` first",
+        print(f"rekindle: cannot export from {settings.warehouse_url_for_display}: {error}; run `rekindle run` first",
               file=sys.stderr)
         return 1
     finally:
         warehouse.dispose()
     print(f"Wrote {rows:,} inactive customers to {args.out}")
     return 0
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a warehouse URL before printing it."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
-from dagster import BetaWarning, Definitions, in_process_executor, multiprocess_executor
+from dagster import BetaWarning, Definitions, EnvVar, in_process_executor, multiprocess_executor
 
 from assets.campaigns import build_campaign_assets
 from assets.core import build_core_assets
@@ -15,14 +16,24 @@ from assets.segments import build_segment_assets
 from pipelines.jobs import build_daily_job
 from pipelines.progress import progress_logger
 from pipelines.schedules import build_daily_schedule
-from pipelines.sensors import build_downstream_sensor, build_landing_sensor
-from rekindle.settings import Settings
+from pipelines.sensors import build_dead_run_sensor, build_downstream_sensor, build_landing_sensor
+from rekindle.settings import WAREHOUSE_URL_VARIABLE, Settings, normalize_warehouse_url
 from resources.warehouse import WarehouseResource
 
 
 # Single-run backfills (BackfillPolicy) are a deliberate design choice, still labelled beta
 # in Dagster 1.13; the warning would repeat once per asset at every code-location load.
 warnings.filterwarnings("ignore", category=BetaWarning)
+
+
+def warehouse_url_config(settings: Settings) -> str | EnvVar:
+    """The warehouse URL as resource config. Dagster shows resource config in the UI and stores it
+    with every run, so a URL read from the environment (it may hold a password) is passed as
+    EnvVar: Dagster keeps the variable's name and reads the value only when a run starts."""
+    from_environment = os.environ.get(WAREHOUSE_URL_VARIABLE, "")
+    if from_environment.strip() and normalize_warehouse_url(from_environment) == settings.warehouse_url:
+        return EnvVar(WAREHOUSE_URL_VARIABLE)
+    return settings.warehouse_url
 
 
 def build_definitions(settings: Settings) -> Definitions:
@@ -42,8 +53,9 @@ def build_definitions(settings: Settings) -> Definitions:
         sensors=[
             build_landing_sensor(settings, daily_job, partitions, assets),
             build_downstream_sensor(daily_job, assets),
+            build_dead_run_sensor(),
         ],
-        resources={"warehouse": WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)},
+        resources={"warehouse": WarehouseResource(url=warehouse_url_config(settings), schema_name=settings.schema)},
         loggers={"rekindle_progress": progress_logger},
         # DuckDB takes one writing process at a time: steps of a run go one after another.
         executor=in_process_executor if settings.is_duckdb else multiprocess_executor,

@@ -1,7 +1,8 @@
 """Sensors: new or changed landing files start runs for their raw partitions; re-materialized
-input partitions start one run for everything downstream that they left stale.
+input partitions start one run for everything downstream that they left stale; runs whose process
+is gone are marked failed, so they do not hold the run queue.
 
-Both are on by default (DefaultSensorStatus.RUNNING): with the daemon up (`dagster dev`), files
+All are on by default (DefaultSensorStatus.RUNNING): with the daemon up (`dagster dev`), files
 dropped into the landing zone reach the metrics without a click. Stop them in the UI if needed.
 """
 
@@ -31,7 +32,8 @@ from dagster import (
 )
 
 from pipelines.jobs import TRIGGER_TAG, range_tags
-from rekindle.landing import SOURCES, list_all_files
+from pipelines.run_health import fail_dead_runs
+from rekindle.landing import SOURCES, check_landing_zone, list_all_files
 from rekindle.landing_changes import (
     already_loaded,
     changed_partitions,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 
 LANDING_SENSOR_NAME = "landing_zone_sensor"
 DOWNSTREAM_SENSOR_NAME = "downstream_sensor"
+DEAD_RUN_SENSOR_NAME = "dead_run_sensor"
 RAW_KEYS = {source: AssetKey(RAW_TABLE[source]) for source in SOURCES}
 # Day d of the activity is computed from the raw orders and events of day d alone (day-local).
 ACTIVITY = AssetKey("customer_daily_activity")
@@ -85,11 +88,17 @@ def build_landing_sensor(
             # a day that is not over yet stays out of the cursor, so its files are new once it is
             return settings.start_date <= partition_of(path)[1] <= last
 
-        current = {p: s for p, s in file_states(list_all_files(settings.landing_dir)).items() if is_partition(p)}
+        # a failed mount fails the tick (red in the UI) instead of looking like deleted files
+        check_landing_zone(settings.landing_dir)
+        files = [f for f in list_all_files(settings.landing_dir) if is_partition(f.relative_path)]
+        current = file_states(files)
         previous = decode_cursor(context.cursor)
         if previous is None:
             previous = already_loaded(current, _loaded_at(context.instance))
         changed = changed_partitions(current, {p: s for p, s in previous.items() if is_partition(p)})
+        # a day left without data files keeps its rows (SPEC 1.1): pruning starts no run
+        delivered = {partition_of(f.relative_path) for f in files if f.is_data}
+        changed = {part: paths for part, paths in changed.items() if part in delivered}
         cursor = encode_cursor(current)
         if not changed:
             return SensorResult(
@@ -200,6 +209,28 @@ def build_downstream_sensor(job: UnresolvedAssetJobDefinition, assets: Sequence[
         return SensorResult(run_requests=[request], cursor=cursor)
 
     return downstream_sensor
+
+
+def build_dead_run_sensor() -> SensorDefinition:
+    """Runs of `rekindle run` execute in that command's process, out of reach of Dagster's run
+    monitoring: this sensor is what notices, in the daemon, that such a process was killed."""
+
+    @sensor(
+        name=DEAD_RUN_SENSOR_NAME,
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Marks failed every unfinished run whose process on this host is gone (a `rekindle run` "
+        "killed or crashed), so that it no longer holds the run queue's DuckDB slot. Starts no runs.",
+    )
+    def dead_run_sensor(context: SensorEvaluationContext) -> SkipReason:
+        dead = fail_dead_runs(context.instance, reaper=DEAD_RUN_SENSOR_NAME)
+        for run in dead:
+            context.log.warning(str(run))
+        if not dead:
+            return SkipReason("Every unfinished run's process is alive")
+        return SkipReason("; ".join(str(run) for run in dead))
+
+    return dead_run_sensor
 
 
 def _latest_by_day(instance: DagsterInstance, key: AssetKey) -> dict[date, int]:

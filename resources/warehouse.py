@@ -27,6 +27,8 @@ from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
+from rekindle.settings import normalize_warehouse_url
+from rekindle.migrations import migrate
 from rekindle.tables import build_metadata
 
 logger = logging.getLogger(__name__)
@@ -47,13 +49,36 @@ TRANSIENT_ERRORS = (
 )
 
 
+# Not worth retrying although DuckDB raises them as OperationalError (IOException, or a
+# TransactionException when the commit cannot write the .wal next to the file): the warehouse file
+# or its folder cannot be opened or written at all. Only the operator can fix that.
+PERMANENT_DUCKDB_FILE_ERRORS = (
+    "permission denied",
+    "operation not permitted",
+    "read-only file system",
+    "not a directory",
+    "no such file or directory",
+    "is a directory",
+    "not a valid duckdb database file",
+)
+
+
+def is_permanent_file_error(error: BaseException) -> bool:
+    """True for a DuckDB error saying the warehouse file cannot be opened or written (see above)."""
+    message = str(error).lower()
+    return isinstance(error, duckdb.Error) and any(reason in message for reason in PERMANENT_DUCKDB_FILE_ERRORS)
+
+
 def is_transient_error(error: BaseException | None) -> bool:
-    """True when the same work may well succeed a little later (see TRANSIENT_ERRORS)."""
+    """True when the same work may well succeed a little later: an error of the chain (SQLAlchemy
+    keeps the driver's error as __cause__) is in TRANSIENT_ERRORS and none is a permanent file error."""
+    chain = []
     while error is not None:
-        if isinstance(error, TRANSIENT_ERRORS):
-            return True
+        chain.append(error)
         error = error.__cause__
-    return False
+    if any(is_permanent_file_error(e) for e in chain):
+        return False
+    return any(isinstance(e, TRANSIENT_ERRORS) for e in chain)
 
 
 def is_duckdb_lock_conflict(error: BaseException) -> bool:
@@ -63,7 +88,10 @@ def is_duckdb_lock_conflict(error: BaseException) -> bool:
 class WarehouseResource(ConfigurableResource):
     """The SQL warehouse that holds every Rekindle table, in schema `schema_name`."""
 
-    url: str
+    url: str = Field(
+        description="SQLAlchemy URL of the warehouse. Dagster shows and stores resource config: when it "
+        "holds a password, pass EnvVar(\"REKINDLE_WAREHOUSE_URL\") so only the variable's name is kept.",
+    )
     schema_name: str = "analytics"
     lock_timeout_seconds: float = Field(
         default=600.0,
@@ -88,17 +116,19 @@ class WarehouseResource(ConfigurableResource):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            # `url` may come from EnvVar (see pipelines/definitions.py) as the user typed it
+            url = normalize_warehouse_url(self.url)
             if self.is_duckdb:
-                path = self.url.split("///", 1)[1] if "///" in self.url else ""
+                path = url.split("///", 1)[1] if "///" in url else ""
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # One pooled connection: reopening a DuckDB file per transaction costs a catalog
                 # load and a checkpoint each time. DuckDB allows one writing process per file,
                 # so the pool is disposed (file released) when a run or command is done.
-                self._engine = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1, max_overflow=4)
+                self._engine = sa.create_engine(url, poolclass=QueuePool, pool_size=1, max_overflow=4)
                 sa.event.listen(self._engine, "do_connect", self._connect_waiting_for_lock)
             else:
-                self._engine = sa.create_engine(self.url, pool_pre_ping=True)
+                self._engine = sa.create_engine(url, pool_pre_ping=True)
         return self._engine
 
     def _connect_waiting_for_lock(self, dialect, connection_record, cargs, cparams):
@@ -131,7 +161,7 @@ class WarehouseResource(ConfigurableResource):
 
     @property
     def is_duckdb(self) -> bool:
-        return self.url.startswith("duckdb")
+        return normalize_warehouse_url(self.url).startswith("duckdb")
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -153,9 +183,9 @@ class WarehouseResource(ConfigurableResource):
             yield conn
 
     def ensure_tables(self) -> None:
-        with self.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {self.engine.dialect.identifier_preparer.quote_schema(self.schema_name)}"))
-            self.metadata.create_all(conn, checkfirst=True)
+        """Create the schema and the missing tables, and bring tables made by an earlier release
+        to the newest definitions: the pending steps of rekindle.migrations, applied once."""
+        migrate(self.engine, self.metadata, log=self._log or logger)
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -217,3 +247,33 @@ class WarehouseResource(ConfigurableResource):
                 ) as copy:
                     copy.write(buffer.getvalue())
         return len(frame)
+
+    def select_where_in(
+        self, conn: Connection, table: str, column: str, values, *, where: Any = None
+    ) -> pd.DataFrame:
+        """Rows of `table` whose `column` is one of `values` (and match `where`), however many
+        values there are: they go to the database as a table to join, not as a literal list."""
+        t = self.table(table)
+        if len(values) == 0:
+            return pd.DataFrame(columns=[c.name for c in t.columns])
+        name = f"rekindle_values_{uuid.uuid4().hex}"
+        raw = conn.connection.driver_connection
+        if self.is_duckdb:
+            import pyarrow as pa
+
+            raw.register(name, pa.table({"value": pa.array(list(values), pa.string())}))
+        else:
+            conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} (value text) ON COMMIT DROP"))
+            with raw.cursor() as cursor, cursor.copy(f"COPY {name} (value) FROM STDIN") as copy:
+                for value in values:
+                    copy.write_row((value,))
+        try:
+            matching = sa.select(sa.table(name, sa.column("value")).c.value)
+            query = sa.select(t).where(t.c[column].in_(matching))
+            if where is not None:
+                query = query.where(where)
+            result = conn.execute(query)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        finally:
+            if self.is_duckdb:
+                raw.unregister(name)

@@ -117,6 +117,8 @@ def days_of(request: RunRequest) -> tuple[str, str]:
 def test_a_tick_without_landing_files_skips(tmp_path):
     settings = Settings(landing_dir=tmp_path / "landing", warehouse_url=f"duckdb:///{tmp_path}/w.duckdb",
                         start_date=START)
+    for source in ("orders", "events"):
+        (tmp_path / "landing" / source).mkdir(parents=True)
     defs = build_definitions(settings)
     with DagsterInstance.local_temp(str(tmp_path)) as instance:
         landing = tick(defs, instance, LANDING_SENSOR_NAME, None)
@@ -125,6 +127,31 @@ def test_a_tick_without_landing_files_skips(tmp_path):
         downstream = tick(defs, instance, DOWNSTREAM_SENSOR_NAME, None)
         assert not downstream.run_requests
         assert downstream.skip_message
+
+
+def test_a_missing_landing_zone_fails_the_tick_naming_the_path(tmp_path):
+    settings = Settings(landing_dir=tmp_path / "unmounted", warehouse_url=f"duckdb:///{tmp_path}/w.duckdb",
+                        start_date=START)
+    defs = build_definitions(settings)
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        with pytest.raises(Exception, match=f"{tmp_path / 'unmounted'} does not exist"):
+            tick(defs, instance, LANDING_SENSOR_NAME, None)
+
+
+def test_pruning_a_day_starts_no_run(tmp_path):
+    settings = Settings(landing_dir=tmp_path / "landing", warehouse_url=f"duckdb:///{tmp_path}/w.duckdb",
+                        start_date=START)
+    (tmp_path / "landing/events").mkdir(parents=True)
+    old_day = tmp_path / "landing/orders" / f"dt={START}"
+    old_day.mkdir(parents=True)
+    (old_day / "part-0.csv").write_text("order_id,customer_id,ordered_at,amount\n")
+    defs = build_definitions(settings)
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        first = tick(defs, instance, LANDING_SENSOR_NAME, None)
+        assert [days_of(r) for r in first.run_requests] == [(str(START), str(START))]
+        (old_day / "part-0.csv").unlink()  # the landing zone is pruned: the warehouse keeps the day
+        pruned = tick(defs, instance, LANDING_SENSOR_NAME, first.cursor)
+        assert not pruned.run_requests
 
 
 def test_sensors_keep_the_warehouse_equal_to_a_run_from_scratch(source_zone, tmp_path):

@@ -1,12 +1,10 @@
 """Blocking and warning checks in real runs: a day whose orders are all invalid stops its
 metrics and says which rule failed on which file; warnings never stop anything."""
 
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
 
 import pytest
+from cli_runs import run_cli
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
 from rekindle.generate import generate_landing_zone
@@ -17,21 +15,6 @@ pytestmark = pytest.mark.slow
 
 END = date(2026, 6, 30)
 BAD_DAY = END
-
-
-def run_cli(landing, tmp_path, start, end):
-    env = {
-        **os.environ,
-        "REKINDLE_LANDING_DIR": str(landing),
-        "REKINDLE_WAREHOUSE_URL": f"duckdb:///{tmp_path}/w.duckdb",
-        "REKINDLE_START_DATE": "2026-01-01",
-        "REKINDLE_QUALITY_DOCS_DIR": str(tmp_path / "docs"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--start", start.isoformat(), "--end", end.isoformat()],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )
 
 
 def count_rows(tmp_path, table, day):

@@ -193,6 +193,42 @@ def reject_rate_rules(rows_read: int, rows_quarantined: int, max_reject_rate: fl
     return [rule("warn", REJECT_WARN_RATE), rule("error", max_reject_rate)]
 
 
+def readable_files_rule(blocked: Sequence[tuple[dt.date, Sequence[str]]]) -> RuleResult:
+    """ERROR while a delivered day has a data file whose rows are unknown (unreadable, or a
+    link out of the landing zone): no reject rate can cover rows nobody could count."""
+    files = [f"{day}: {file}" for day, day_files in blocked for file in day_files]
+    return RuleResult(
+        expectation="landing_files_readable",
+        column=None,
+        kwargs={},
+        severity="error",
+        success=not files,
+        unexpected_count=None,  # files, not rows: the observed value counts them
+        unexpected_percent=None,
+        observed_value={"days_blocked": [str(day) for day, _ in blocked], "files": len(files)},
+        description="every data file of a delivered day can be read (fix or remove the file; the day "
+        "keeps its earlier rows until then)",
+        failing_examples=[{"source_file": f} for f in files[:MAX_EXAMPLES]],
+    )
+
+
+def landing_entries_rule(notices: Sequence[str]) -> RuleResult:
+    """WARN while something under the source folder is not loaded: a bad dt= folder, a file of
+    an unsupported type, a link out of the landing zone, a staging file, a non-UTF-8 name."""
+    return RuleResult(
+        expectation="landing_entries_loaded",
+        column=None,
+        kwargs={},
+        severity="warn",
+        success=not notices,
+        unexpected_count=None,
+        unexpected_percent=None,
+        observed_value={"entries_not_loaded": len(notices)},
+        description="every entry under the source folder is a loadable file in a dt=YYYY-MM-DD folder",
+        failing_examples=[{"source_file": n} for n in notices[:MAX_EXAMPLES]],
+    )
+
+
 # --- GX plumbing ------------------------------------------------------------------------------
 
 
@@ -264,7 +300,9 @@ class _Engine:
         )
 
         suite_key = ExpectationSuiteIdentifier(name=gx_suite.name)
-        run_id = RunIdentifier(run_name=scope, run_time=dt.datetime.now(dt.UTC))
+        # "a..b" would parse as a date with an impossible offset and break the page title
+        run_name = scope.replace("..", "_to_") if scope else scope
+        run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
         key = ValidationResultIdentifier(
             expectation_suite_identifier=suite_key, run_id=run_id, batch_identifier=batch_id
         )
