@@ -351,9 +351,13 @@ def test_transient_errors_are_retried_permanent_ones_fail_fast(tmp_path):
 def test_a_permanent_error_in_a_run_fails_at_once_without_retries(tmp_path):
     settings = Settings(landing_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path}/w.duckdb", start_date=START)
     engine = sa.create_engine(settings.warehouse_url)
-    with engine.begin() as conn:  # a warehouse whose table lost a column: the SQL cannot work
+    with engine.begin() as conn:  # a table whose column was retyped by hand: the SQL cannot work
         conn.exec_driver_sql("CREATE SCHEMA analytics")
-        conn.exec_driver_sql("CREATE TABLE analytics.lifecycle_daily (as_of_date DATE)")
+        conn.exec_driver_sql(
+            "CREATE TABLE analytics.lifecycle_daily (as_of_date DATE, inactivity_days INTEGER, new_customers DATE, "
+            "returning_customers BIGINT, reactivated_customers BIGINT, dormant_customers BIGINT, "
+            "active_customers BIGINT, inactive_customers BIGINT)"
+        )
     engine.dispose()
     job = build_definitions(settings).resolve_job_def(DAILY_JOB_NAME)
     (tmp_path / "home").mkdir()
