@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from rekindle.tables import build_metadata
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE = "schema_migrations"
@@ -84,6 +86,16 @@ V2_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def _declare_keys(conn: Connection, schema: str) -> None:
+    # An earlier release loaded an id delivered on several days once per day (counted twice):
+    # the later copies move to quarantine first, on every warehouse, as SPEC 1.1 now says.
+    from rekindle.raw_load import park_cross_day_duplicates
+
+    for table, days in park_cross_day_duplicates(conn, schema).items():
+        logger.warning(
+            f"{schema}.{table}: ids also loaded on an earlier day moved to quarantine (duplicate_other_day) "
+            f"on {len(days)} day(s) from {days[0]}; re-run `rekindle run --start {days[0]}` to recompute "
+            "activity and metrics from there"
+        )
     if conn.dialect.name not in V2_KEYED_DIALECTS:
         return
     inspector = sa.inspect(conn)
@@ -93,9 +105,20 @@ def _declare_keys(conn: Connection, schema: str) -> None:
             add_primary_key(conn, schema, table, key)
 
 
+# Version 3: a one-line description on every table and column (COMMENT ON), so a SQL client shows
+# what a column means, as the Dagster catalog does. Descriptions are documentation, not shape: the
+# step writes the ones rekindle.tables holds when it runs (a new warehouse gets them from the
+# definitions); a rewording that should reach existing warehouses is one more step calling
+# describe_tables.
+def _describe_tables(conn: Connection, schema: str) -> None:
+    describe_tables(conn, build_metadata(schema))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of the first release", _first_release),
-    Migration(2, "a primary key on each table's grain (PostgreSQL only)", _declare_keys),
+    Migration(2, "ids unique across days (later copies to quarantine); a primary key on each table's grain "
+                 "(PostgreSQL only)", _declare_keys),
+    Migration(3, "a description on every table and column (COMMENT ON)", _describe_tables),
 )
 
 
@@ -121,6 +144,23 @@ def add_primary_key(conn: Connection, schema: str, table: str, key: Sequence[str
         )
     name = prep.quote(f"{table}_pkey")
     conn.execute(sa.text(f"ALTER TABLE {qualified} ADD CONSTRAINT {name} PRIMARY KEY ({columns})"))
+
+
+def describe_tables(conn: Connection, metadata: sa.MetaData) -> None:
+    """COMMENT ON each table of `metadata` that exists, and on each of its columns that exists,
+    with the descriptions (`comment=`) of the definitions."""
+    rows = conn.execute(
+        sa.text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
+        {"schema": metadata.schema},
+    ).fetchall()
+    present = {(table, column) for table, column in rows}
+    existing = {table for table, _ in present}
+    for table in metadata.sorted_tables:
+        if table.comment and table.name in existing:
+            conn.execute(sa.schema.SetTableComment(table))
+        for column in table.columns:
+            if column.comment and (table.name, column.name) in present:
+                conn.execute(sa.schema.SetColumnComment(column))
 
 
 # --- applying -----------------------------------------------------------------------------

@@ -150,6 +150,38 @@ def revalidate_parked(source: str, parked: pd.DataFrame, currency: str) -> pd.Da
     return pd.concat([pd.DataFrame(columns=columns), *typed], ignore_index=True)
 
 
+def park_cross_day_duplicates(conn: Connection, schema: str) -> dict[str, list[date]]:
+    """Bring raw tables loaded before ids were unique across days under the rule: every later
+    copy of an id moves to quarantine as duplicate_other_day. Returns, per raw table, the days
+    whose rows moved (their activity and metrics need a re-run). Cost: one GROUP BY per table."""
+    from rekindle.tables import build_metadata
+
+    metadata = build_metadata(schema)
+    inspector = sa.inspect(conn)
+    moved: dict[str, list[date]] = {}
+    for source, table_name in RAW_TABLE.items():
+        if not inspector.has_table(table_name, schema=schema):
+            continue
+        table, id_column = metadata.tables[f"{schema}.{table_name}"], ID_COLUMN[source]
+        repeated = (
+            sa.select(table.c[id_column]).group_by(table.c[id_column])
+            .having(sa.func.count(sa.distinct(table.c.partition_date)) > 1)
+        )
+        result = conn.execute(sa.select(table).where(table.c[id_column].in_(repeated)))
+        rows = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        if rows.empty:
+            continue
+        rows = rows.sort_values([id_column, "partition_date"], kind="stable")
+        later = rows[rows[id_column].duplicated(keep="first")]
+        for day, group in later.groupby("partition_date"):
+            conn.execute(table.delete().where(
+                table.c.partition_date == day, table.c[id_column].in_(list(group[id_column]))))
+        parked = quarantine_rows(source, later, DUPLICATE_OTHER_DAY)
+        conn.execute(metadata.tables[f"{schema}.quarantine"].insert(), parked.to_dict("records"))
+        moved[table_name] = sorted({_as_date(d) for d in later["partition_date"]})
+    return moved
+
+
 # --- writing ------------------------------------------------------------------------------
 
 

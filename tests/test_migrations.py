@@ -1,7 +1,7 @@
 """Schema migrations (rekindle.migrations): a warehouse made by the first release (the table
 module of that release, kept as tests/data/tables_v1.py) is upgraded in place, keeps its rows,
-gets the keys, and ends with exactly the tables a new warehouse gets; a column added by a
-later step reaches an existing warehouse; processes starting at once apply each step once."""
+gets the keys and the descriptions, and ends with exactly the tables a new warehouse gets; a column
+added by a later step reaches an existing warehouse; processes starting at once apply each step once."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from rekindle.migrations import MIGRATIONS, V2_KEYS, Migration, MigrationError, migrate, primary_keys
+from rekindle.migrations import (
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    V2_KEYS,
+    Migration,
+    MigrationError,
+    migrate,
+    primary_keys,
+)
 from rekindle.quality.suites import TABLE_GRAIN
 from rekindle.raw_validation import ID_COLUMN
 from rekindle.tables import RAW_TABLE, build_metadata
@@ -97,6 +105,37 @@ def columns(wh: WarehouseResource) -> set[tuple]:
         """), {"schema": wh.schema_name})}
 
 
+def descriptions(wh: WarehouseResource) -> dict[tuple[str, str | None], str | None]:
+    """The comment of every table (column None) and column of the schema, as the warehouse keeps it."""
+    if wh.is_duckdb:
+        sql = """
+            SELECT table_name, NULL AS column_name, comment FROM duckdb_tables() WHERE schema_name = :schema
+            UNION ALL
+            SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = :schema
+        """
+    else:
+        sql = """
+            SELECT c.relname, NULL, obj_description(c.oid, 'pg_class')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = :schema AND c.relkind = 'r'
+            UNION ALL
+            SELECT c.relname, a.attname, col_description(c.oid, a.attnum)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+            WHERE n.nspname = :schema AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+        """
+    with wh.engine.connect() as conn:
+        rows = conn.execute(sa.text(sql), {"schema": wh.schema_name}).fetchall()
+    # an empty comment reads as NULL on PostgreSQL and as '' on DuckDB
+    return {(table, column): comment or None for table, column, comment in rows if table != MIGRATIONS_TABLE}
+
+
+def defined_descriptions(wh: WarehouseResource) -> dict[tuple[str, str | None], str | None]:
+    """The descriptions of the newest definitions, in the shape of `descriptions`."""
+    tables = wh.metadata.sorted_tables
+    columns = {(t.name, c.name): c.comment for t in tables for c in t.columns}
+    return {**{(t.name, None): t.comment for t in tables}, **columns}
+
+
 def expected_keys(wh: WarehouseResource) -> dict[str, tuple[str, ...]]:
     """The keys of the newest definitions on this warehouse, plus the record table's."""
     declared = {} if wh.is_duckdb else {
@@ -162,6 +201,7 @@ def test_upgraded_warehouse_has_exactly_the_tables_of_a_new_one(empty_warehouse)
         upgraded.ensure_tables()
         new.ensure_tables()
         assert columns(upgraded) == columns(new)
+        assert descriptions(upgraded) == descriptions(new) == defined_descriptions(new)
         assert keys(upgraded) == keys(new) == expected_keys(new)
         assert [r[:2] for r in records(upgraded)] == [r[:2] for r in records(new)]
     finally:
@@ -180,9 +220,9 @@ def test_a_warehouse_without_records_is_version_one(empty_warehouse):
     assert [r[0] for r in records(wh)] == [1]
     assert keys(wh) == {"schema_migrations": ("version",)}
     assert read_rows(wh, "raw_orders", 9) == sorted(ROWS["raw_orders"])
-    # the next release applies version 2 only
-    assert migrate(wh.engine, wh.metadata) == [2]
-    assert [r[0] for r in records(wh)] == [1, 2]
+    # the next releases apply the later steps only
+    assert migrate(wh.engine, wh.metadata) == list(range(2, LATEST + 1))
+    assert [r[0] for r in records(wh)] == list(range(1, LATEST + 1))
 
 
 def test_a_new_warehouse_starts_at_the_latest_version(empty_warehouse):
@@ -283,20 +323,38 @@ def test_keys_hold_on_postgres_and_allow_the_rewrite_pattern(postgres_warehouse)
             wh.bulk_insert(conn, "raw_orders", frame.assign(partition_date=date(2025, 3, 9)))
 
 
+def test_an_id_the_first_release_loaded_on_two_days_moves_to_quarantine(empty_warehouse):
+    wh = empty_warehouse
+    create_first_release_warehouse(wh)
+    # the first release loaded an id delivered again on a later day a second time
+    again = ("o1", "alice", datetime(2025, 3, 5, 9), Decimal("10.5000"), "USD", "completed", "web",
+             date(2025, 3, 5), "c.csv")
+    insert_rows(wh, {"raw_orders": [*ROWS["raw_orders"], again]})
+
+    wh.ensure_tables()
+
+    assert read_rows(wh, "raw_orders", 9) == sorted(ROWS["raw_orders"])  # the earliest day keeps it
+    [parked] = read_rows(wh, "quarantine", 5)
+    assert parked[:4] == ("orders", date(2025, 3, 5), "c.csv", "duplicate_other_day")
+    assert '"order_id": "o1"' in parked[4]
+    assert keys(wh) == expected_keys(wh)
+
+
 @pytest.mark.postgres
 def test_repeated_keys_stop_the_upgrade_and_change_nothing(postgres_warehouse):
     wh = WarehouseResource(url=postgres_warehouse.url, schema_name=f"{postgres_warehouse.schema_name}_v1")
     try:
         create_first_release_warehouse(wh)
-        # the first release let an id arrive again on a later day
-        rows = [*ROWS["raw_orders"], ("o1", "alice", datetime(2025, 3, 5, 9), Decimal("10.5000"), "USD",
-                                      "completed", "web", date(2025, 3, 5), "c.csv")]
-        insert_rows(wh, {"raw_orders": rows})
-        with pytest.raises(MigrationError, match=r"raw_orders holds several rows for one \(order_id\).*'o1'"):
+        # a table written by hand with a repeated grain: nothing can tell which row is right
+        rows = [*ROWS["customer_daily_activity"], ("alice", date(2025, 3, 1), 2, Decimal("1.0000"), 0)]
+        insert_rows(wh, {"customer_daily_activity": rows})
+        with pytest.raises(
+            MigrationError, match=r"customer_daily_activity holds several rows for one \(customer_id, activity_date\)"
+        ):
             wh.ensure_tables()
         assert [r[0] for r in records(wh)] == [1]  # step 2 rolled back as a whole
         assert keys(wh) == {"schema_migrations": ("version",)}
-        assert read_rows(wh, "raw_orders", 9) == sorted(rows)
+        assert read_rows(wh, "customer_daily_activity", 5) == sorted(rows)
     finally:
         with wh.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{wh.schema_name}" CASCADE'))

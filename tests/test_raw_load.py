@@ -13,7 +13,12 @@ import pandas as pd
 import pytest
 
 from rekindle.landing import partition_dir
-from rekindle.raw_load import extract_days, resolve_duplicates_across_days, write_raw_load
+from rekindle.raw_load import (
+    extract_days,
+    park_cross_day_duplicates,
+    resolve_duplicates_across_days,
+    write_raw_load,
+)
 from rekindle.settings import Settings
 
 D1, D2, D3, D5 = date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 5)
@@ -200,3 +205,28 @@ def test_any_load_order_with_repeats_equals_one_backfill(warehouse, tmp_path, se
     assert (raw_orders(warehouse), quarantine(warehouse)) == day_by_day
     kept = {i: d for i, d, _ in day_by_day[0]}
     assert len(kept) == len(day_by_day[0])  # every id once
+
+
+def test_an_upgrade_parks_ids_an_earlier_release_loaded_on_several_days(warehouse, tmp_path):
+    # what the previous release left after day-by-day loads: "x" on D1 and on D3, counted twice
+    if not warehouse.is_duckdb:  # that release declared no key
+        with warehouse.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {warehouse.qualified('raw_orders')} DROP CONSTRAINT raw_orders_pkey")
+    for day in (D3, D1):
+        deliver(tmp_path, day, [("x", "c1", 10), (f"only-{day.day}", "c2", 1)])
+        part = extract_days(Settings(landing_dir=tmp_path), "orders", [day]).loaded[day]
+        with warehouse.begin() as conn:
+            warehouse.bulk_insert(conn, "raw_orders", part.accepted)
+
+    with warehouse.begin() as conn:
+        moved = park_cross_day_duplicates(conn, warehouse.schema_name)
+
+    assert moved == {"raw_orders": [D3]}
+    assert raw_orders(warehouse) == [("only-1", D1, 1.0), ("only-3", D3, 1.0), ("x", D1, 10.0)]
+    [(day, _, reason, record)] = quarantine(warehouse)
+    assert (day, reason) == (D3, "duplicate_other_day") and '"order_id": "x"' in record
+    upgraded = (raw_orders(warehouse), quarantine(warehouse))
+    load(warehouse, tmp_path, D1, D3)  # the same tables as a load under the rule
+    assert (raw_orders(warehouse), quarantine(warehouse)) == upgraded
+    with warehouse.begin() as conn:  # and a second pass finds nothing
+        assert park_cross_day_duplicates(conn, warehouse.schema_name) == {}
