@@ -14,9 +14,9 @@ from dagster import (
 )
 
 from assets.checks import table_check_result, table_check_specs
-from assets.partitions import partition_dates
+from assets.partitions import partition_dates, range_metadata, record_partition_metadata
 from assets.policies import warehouse_asset
-from rekindle import metrics
+from rekindle import headlines, metrics
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
@@ -45,18 +45,25 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
             )
             for day in other_days:
                 metrics.refresh_customer_daily_activity(conn, warehouse.schema_name, day, day, settings.passive_event_types)
+            per_day = headlines.daily_headlines(
+                conn, warehouse.schema_name, "customer_daily_activity", start, end, settings.inactivity_days,
+                settings.period_days, extra_days=other_days,
+            )
         for day in other_days:
-            # recorded on that day's partition, so the downstream sensor recomputes from there
+            # recorded on that day's partition, so the downstream sensor recomputes from there; with
+            # the day's numbers, as this is now its latest materialization
             context.log_event(AssetMaterialization(
                 asset_key=context.asset_key, partition=day.isoformat(),
                 description="rebuilt: raw rows of this day moved (ids delivered on another day)",
+                metadata=per_day.pop(day),
             ))
+        # each day its own active customers, orders, revenue
+        run = range_metadata(start, end, rows_written=rows, other_days_rebuilt=[str(d) for d in other_days])
+        record_partition_metadata(context, per_day, run)
         check = table_check_result(
             warehouse, "customer_daily_activity", settings.quality_docs_dir, start, end, date_column="activity_date"
         )
-        return MaterializeResult(
-            metadata={"dagster/row_count": rows, "first_day": str(start), "last_day": str(end)}, check_results=[check]
-        )
+        return MaterializeResult(check_results=[check])
 
     @warehouse_asset(
         settings,

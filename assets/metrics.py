@@ -18,9 +18,9 @@ from dagster import (
 from sqlalchemy.engine import Connection
 
 from assets.checks import table_check_result, table_check_specs
-from assets.partitions import partition_dates
+from assets.partitions import partition_dates, range_metadata, record_partition_metadata
 from assets.policies import DAILY_METRIC_FRESHNESS, warehouse_asset
-from rekindle import campaigns, cohorts, metrics
+from rekindle import campaigns, cohorts, headlines, metrics
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
@@ -87,11 +87,13 @@ def build_daily_metric_asset(
         start, end = partition_dates(context)
         with warehouse.begin() as conn:
             rows = metric.refresh(conn, warehouse.schema_name, start, end, settings)
+            per_day = headlines.daily_headlines(
+                conn, warehouse.schema_name, name, start, end, settings.inactivity_days, settings.period_days
+            )
+        # each day its own row count and headline numbers
+        record_partition_metadata(context, per_day, range_metadata(start, end, rows_written=rows))
         check = table_check_result(warehouse, name, settings.quality_docs_dir, start, end)
-        return MaterializeResult(
-            metadata={"dagster/row_count": rows, "first_day": str(start), "last_day": str(end)},
-            check_results=[check],
-        )
+        return MaterializeResult(check_results=[check])
 
     return metric_asset
 

@@ -6,6 +6,7 @@ The rules of SPEC 1.1 (kept, blocked and loaded days; ids across days) are in re
 
 
 from collections import Counter
+from datetime import date
 
 import pandas as pd
 from dagster import (
@@ -21,10 +22,11 @@ from dagster import (
 )
 
 from assets.checks import raw_check_results, raw_check_specs
-from assets.partitions import days_between, partition_dates
+from assets.partitions import days_between, partition_dates, range_metadata, record_partition_metadata
 from assets.policies import warehouse_asset
+from rekindle.headlines import ROW_COUNT, RawDay, raw_day_counts
 from rekindle.landing import SOURCES, LandingZoneError, check_landing_zone, landing_notices
-from rekindle.raw_load import DUPLICATE_OTHER_DAY, extract_days, write_raw_load
+from rekindle.raw_load import DUPLICATE_OTHER_DAY, RawLoad, extract_days, write_raw_load
 from rekindle.settings import Settings
 from rekindle.tables import RAW_TABLE
 from resources.warehouse import WarehouseResource
@@ -60,6 +62,8 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
         load = extract_days(settings, source, days_between(start, end))
         with warehouse.begin() as conn:  # the whole range in one transaction: all of it, or none
             write_raw_load(conn, warehouse, load, settings.currency)
+            # what each day now holds, counted in the warehouse (days of the run and days it changed)
+            held = raw_day_counts(conn, warehouse.schema_name, source, table, start, end, extra_days=load.moved)
         for day, part in load.loaded.items():
             context.log.info(
                 f"{table} {day}: read {part.rows_read}, loaded {len(part.accepted)}, "
@@ -69,12 +73,17 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
             context.log.error(f"{table} {day}: not loaded, kept as it was: {'; '.join(part.blocking)}")
         if load.kept:
             context.log.info(f"{table}: {len(load.kept)} day(s) without landing files kept as they were")
+        per_day = {day: _day_metadata(day, held[day], load) for day in held}
         for day, (demoted, restored) in load.moved.items():
+            moved = {"rows_moved_to_quarantine": demoted, "rows_restored_from_quarantine": restored}
+            if start <= day <= end:  # a kept or blocked day of this run: its one materialization says so
+                per_day[day].update(moved)
+                continue
             # another day's rows changed: say so on that partition, so everything downstream follows
             context.log_event(AssetMaterialization(
                 asset_key=context.asset_key, partition=day.isoformat(),
                 description=f"ids also delivered on another day ({DUPLICATE_OTHER_DAY})",
-                metadata={"rows_moved_to_quarantine": demoted, "rows_restored_from_quarantine": restored},
+                metadata={**per_day.pop(day), **moved},
             ))
         notices = landing_notices(settings.landing_dir, source)
         checks = raw_check_results(
@@ -98,36 +107,50 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
                 log = context.log.error if check.severity == AssetCheckSeverity.ERROR else context.log.info
                 log(f"{table} check {check.check_name} failed:\n{check.description}")
         reasons = Counter()
-        for part in load.loaded.values():
-            reasons.update(part.reasons)
-        per_day = [(d, p.rows_read, len(p.accepted), len(p.quarantined)) for d, p in sorted(load.loaded.items())]
-        read, quarantined = load.rows_read, load.rows_quarantined
-        return MaterializeResult(
-            check_results=checks,
-            metadata={
-                "rows_read": read,
-                "rows_loaded": load.rows_loaded,
-                "rows_quarantined": quarantined,
-                "dagster/row_count": load.rows_loaded,
-                "files": sum(len(p.files) for p in load.loaded.values()),
-                "days_loaded": len(load.loaded),
-                "days_kept_without_files": len(load.kept),
-                "days_blocked": MetadataValue.json({str(d): p.blocking for d, p in sorted(load.blocked.items())}),
-                "other_days_changed": MetadataValue.json({str(d): m for d, m in load.moved.items()}),
-                "quarantine_reasons": MetadataValue.json(dict(sorted(reasons.items()))),
-                "reject_rate": round(quarantined / read, 6) if read else 0.0,
-                "landing_notices": MetadataValue.json([str(n) for n in notices]),
-                "days": MetadataValue.md(_days_table(per_day)) if per_day else "no landing files in range",
-            }
-        )
+        for day in load.loaded:
+            reasons.update(held[day].reasons)
+        totals = {
+            "days_loaded": len(load.loaded),
+            "days_kept_without_files": len(load.kept),
+            "days_blocked": {str(d): p.blocking for d, p in sorted(load.blocked.items())},
+            "rows_read": load.rows_read,
+            "rows_loaded": sum(held[day].rows_loaded for day in load.loaded),
+            "rows_quarantined": sum(held[day].rows_quarantined for day in load.loaded),
+            "files": sum(len(p.files) for p in load.loaded.values()),
+            "quarantine_reasons": dict(sorted(reasons.items())),
+            "other_days_changed": {str(d): m for d, m in load.moved.items()},
+        }
+        # each day its own rows read, loaded and quarantined; the loaded days' totals as `run_range`
+        run = {**range_metadata(start, end, **totals), "landing_notices": MetadataValue.json([str(n) for n in notices])}
+        record_partition_metadata(context, per_day, run)
+        return MaterializeResult(check_results=checks)
 
     return raw_asset
 
 
-def _days_table(rows: list[tuple]) -> str:
-    lines = ["| day | read | loaded | quarantined |", "|---|---:|---:|---:|"]
-    lines += [f"| {d} | {r} | {l} | {q} |" for d, r, l, q in rows[-60:]]
-    return "\n".join(lines)
+def _day_metadata(day: date, held: RawDay, load: RawLoad) -> dict:
+    """One raw partition's numbers: what the warehouse holds for the day after this run, and
+    for a day loaded from its files, the rows read from them (= loaded + quarantined)."""
+    part = load.loaded.get(day) or load.blocked.get(day)
+    if day in load.loaded:
+        status = f"loaded from {len(part.files)} file(s)"
+    elif day in load.blocked:
+        status = f"blocked, rows kept as they were: {'; '.join(part.blocking)}"
+    elif day in load.kept:
+        status = "kept: no landing files, rows as they were"
+    else:
+        status = "changed by another day's load (ids delivered on two days)"
+    stored = held.rows_loaded + held.rows_quarantined
+    return {
+        ROW_COUNT: held.rows_loaded,
+        **({"rows_read": part.rows_read} if day in load.loaded else {}),
+        "rows_loaded": held.rows_loaded,
+        "rows_quarantined": held.rows_quarantined,
+        "reject_rate": round(held.rows_quarantined / stored, 6) if stored else 0.0,
+        **({"files": len(part.files)} if part else {}),
+        "day_status": status,
+        "quarantine_reasons": MetadataValue.json(held.reasons),
+    }
 
 
 def build_raw_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:

@@ -13,9 +13,9 @@ from dagster import (
 from sqlalchemy import text
 
 from assets.checks import table_check_result, table_check_specs
-from assets.partitions import partition_dates
+from assets.partitions import partition_dates, range_metadata, record_partition_metadata
 from assets.policies import DAILY_METRIC_FRESHNESS, warehouse_asset
-from rekindle import predict, segments
+from rekindle import headlines, predict, segments
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
@@ -44,8 +44,14 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         start, end = partition_dates(context)
         with warehouse.begin() as conn:
             rows = segments.refresh_inactive_segments(conn, warehouse.schema_name, start, end, settings.inactivity_days)
+            per_day = headlines.daily_headlines(
+                conn, warehouse.schema_name, "inactive_segments", start, end, settings.inactivity_days,
+                settings.period_days,
+            )
+        # each day its own row count and totals
+        record_partition_metadata(context, per_day, range_metadata(start, end, rows_written=rows))
         check = table_check_result(warehouse, "inactive_segments", settings.quality_docs_dir, start, end)
-        return MaterializeResult(metadata={"dagster/row_count": rows}, check_results=[check])
+        return MaterializeResult(check_results=[check])
 
     @warehouse_asset(
         settings,

@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, int_values, ratio, schema_prefix
+from rekindle.sql import add_days, calendar_cte, count_rows, int_values, ratio, schema_prefix
 
 Z_95 = 1.96
 
@@ -121,7 +121,8 @@ def refresh_campaign_performance(
         LEFT JOIN channels ch ON ch.campaign_id = gs.campaign_id AND ch.grp = gs.grp AND ch.pick = 1
         LEFT JOIN group_stats ctl ON ctl.campaign_id = gs.campaign_id AND ctl.grp = 'control'
     """
-    return conn.execute(text(sql)).rowcount
+    conn.execute(text(sql))
+    return count_rows(conn, f"{s}.campaign_performance")
 
 
 def refresh_nps_daily(conn: Connection, schema: str, start: date, end: date, period_days: Sequence[int]) -> int:
@@ -174,4 +175,5 @@ def refresh_nps_daily(conn: Connection, schema: str, start: date, end: date, per
         FROM running
         WHERE day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
     """
-    return conn.execute(text(sql), {"start": start, "end": end, "first": first}).rowcount
+    conn.execute(text(sql), {"start": start, "end": end, "first": first})
+    return count_rows(conn, f"{s}.nps_daily", "as_of_date", start, end)

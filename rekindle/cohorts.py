@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import earliest_activity, ratio
+from rekindle.sql import count_rows, earliest_activity, ratio
 
 
 def _month_number(expr: str) -> str:
@@ -61,4 +61,5 @@ def refresh_cohort_retention(conn: Connection, schema: str, through: date) -> in
         JOIN generate_series(0, {max_k}) AS g(k) ON c.cohort + g.k <= {through_month}
         LEFT JOIN monthly mo ON mo.cohort = c.cohort AND mo.k = g.k
     """
-    return conn.execute(text(sql), {"through": through}).rowcount
+    conn.execute(text(sql), {"through": through})
+    return count_rows(conn, f"{s}.cohort_retention")

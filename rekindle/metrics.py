@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, earliest_activity, int_values, ratio, schema_prefix
+from rekindle.sql import add_days, calendar_cte, count_rows, earliest_activity, int_values, ratio, schema_prefix
 
 END_PLUS_1 = add_days("CAST(:end AS DATE)", 1)
 
@@ -89,12 +89,13 @@ def _first_day(conn: Connection, s: str, start: date, lookback_days: int) -> dat
 
 
 def _replace(conn: Connection, s: str, table: str, start: date, end: date, insert_sql: str, params: dict) -> int:
+    """Rewrite the days [start, end] of `table`; returns the rows it now holds for them."""
     conn.execute(
         text(f"DELETE FROM {s}.{table} WHERE as_of_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
         {"start": start, "end": end},
     )
-    result = conn.execute(text(insert_sql), {"start": start, "end": end, **params})
-    return result.rowcount
+    conn.execute(text(insert_sql), {"start": start, "end": end, **params})
+    return count_rows(conn, f"{s}.{table}", "as_of_date", start, end)
 
 
 # --- core layer --------------------------------------------------------------------------
@@ -134,14 +135,15 @@ def refresh_customer_daily_activity(
     if passive:
         insert = insert.bindparams(bindparam("passive", expanding=True))
         params["passive"] = passive
-    return conn.execute(insert, params).rowcount
+    conn.execute(insert, params)
+    return count_rows(conn, f"{s}.customer_daily_activity", "activity_date", start, end)
 
 
 def refresh_customers(conn: Connection, schema: str) -> int:
     """One row per customer ever seen, rebuilt whole from customer_daily_activity."""
     s = schema_prefix(conn, schema)
     conn.execute(text(f"DELETE FROM {s}.customers"))
-    return conn.execute(text(f"""
+    conn.execute(text(f"""
         INSERT INTO {s}.customers (customer_id, first_active_date, last_active_date, first_order_date,
                                    last_order_date, lifetime_orders, lifetime_revenue)
         SELECT customer_id, MIN(activity_date), MAX(activity_date),
@@ -150,7 +152,8 @@ def refresh_customers(conn: Connection, schema: str) -> int:
                SUM(orders), SUM(revenue)
         FROM {s}.customer_daily_activity
         GROUP BY customer_id
-    """)).rowcount
+    """))
+    return count_rows(conn, f"{s}.customers")
 
 
 # --- metrics layer -----------------------------------------------------------------------

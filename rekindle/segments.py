@@ -45,7 +45,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, int_values, schema_prefix
+from rekindle.sql import add_days, calendar_cte, count_rows, int_values, schema_prefix
 
 CHUNK_DAYS = 92
 MONEY = "NUMERIC(18, 4)"  # the money type of rekindle.tables; narrower than the engines' SUM types
@@ -188,7 +188,6 @@ def refresh_inactive_segments(
         {"start": start, "end": end},
     )
     segments = _values("sg", ["segment"], [(name,) for name in RFM_SEGMENTS])
-    rows = 0
     chunk_start = start
     while chunk_start <= end:
         chunk_end = min(end, chunk_start + timedelta(days=CHUNK_DAYS - 1))
@@ -207,9 +206,9 @@ def refresh_inactive_segments(
             FROM calendar c CROSS JOIN {_buckets(inactivity_days)} CROSS JOIN {segments}
             LEFT JOIN counts ct ON ct.day = c.day AND ct.n = b.n AND ct.band = b.band AND ct.rfm_segment = sg.segment
         """
-        rows += conn.execute(text(sql), {"start": chunk_start, "end": chunk_end}).rowcount
+        conn.execute(text(sql), {"start": chunk_start, "end": chunk_end})
         chunk_start = chunk_end + timedelta(days=1)
-    return rows
+    return count_rows(conn, f"{s}.inactive_segments", "as_of_date", start, end)
 
 
 def refresh_inactive_customers(conn: Connection, schema: str, as_of: date, inactivity_days_primary: int) -> int:
@@ -230,4 +229,5 @@ def refresh_inactive_customers(conn: Connection, schema: str, as_of: date, inact
         JOIN {buckets} ON b.band = {_band('r.day - r.last_active', n)}
         WHERE r.day - r.last_active >= {n}
     """
-    return conn.execute(text(sql), {"start": as_of, "end": as_of}).rowcount
+    conn.execute(text(sql), {"start": as_of, "end": as_of})
+    return count_rows(conn, f"{s}.inactive_customers")

@@ -51,3 +51,15 @@ def earliest_activity(conn: Connection, schema_prefix: str) -> date | None:
 
 def day_after(day: date) -> date:
     return day + timedelta(days=1)
+
+
+def count_rows(
+    conn: Connection, table: str, date_column: str | None = None, start: date | None = None, end: date | None = None
+) -> int:
+    """Rows of `table` (schema-qualified), or of its days [start, end] by `date_column`: what a
+    refresh wrote, counted in its own transaction. The driver's affected-row count is no use:
+    DuckDB reports -1 for INSERT ... SELECT."""
+    if date_column is None:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar())
+    sql = f"SELECT COUNT(*) FROM {table} WHERE {date_column} BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"
+    return int(conn.execute(text(sql), {"start": start, "end": end}).scalar())
