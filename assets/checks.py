@@ -4,8 +4,14 @@ Every asset carries its checks in its own step (check_specs), so they run on exa
 step just wrote:
 - `contract` (blocking, ERROR): rules whose failure would make the metrics wrong. A failure
   stops every downstream asset of the run, and the run's log says which rule failed on which file.
-- `anomalies` (raw assets, WARN, not blocking): volume against the trailing 7 days, amounts far
-  above the trailing distribution, unknown event types, more than 1% of rows quarantined.
+- `anomalies` (raw assets, WARN, not blocking): volume against the trailing 7 days and the same
+  weekday, amounts far above the trailing distribution, unknown event types, more than 3% of a
+  day's rows quarantined (and at least 10).
+
+Each check validates and publishes its own Great Expectations page (the rules evaluated in Python
+included), linked from its metadata as a path: the UI is served over http, and browsers do not
+follow file:// links from an http page. The description is a few lines (a line per failed rule,
+at most 3 days and 3 files each); every rule, day and example is in the metadata.
 """
 
 from collections.abc import Sequence
@@ -22,8 +28,14 @@ from resources.warehouse import WarehouseResource
 
 CONTRACT = "contract"
 ANOMALIES = "anomalies"
-TRAILING_DAYS = 7
+TRAILING_DAYS = quality.runner.VOLUME_HISTORY_DAYS  # the volume rule compares with the same weekday of 4 weeks
 AMOUNT_HISTORY_DAYS = 28
+MAX_DAYS_LISTED = 3
+MAX_FILES_LISTED = 3
+DATA_DOCS_NOTE = (
+    "Great Expectations Data Docs (they work offline): open the path in a browser on this machine; "
+    "the Dagster UI is served over http and browsers do not follow file:// links from it."
+)
 
 
 def raw_check_specs(table: str) -> list[AssetCheckSpec]:
@@ -36,8 +48,9 @@ def raw_check_specs(table: str) -> list[AssetCheckSpec]:
         ),
         AssetCheckSpec(
             ANOMALIES, asset=table, blocking=False,
-            description="Warnings: a day's row count far from the trailing 7-day median (a missing day too), "
-            "amounts far above the trailing distribution, unknown event types, more than 1% quarantined.",
+            description="Warnings: a day's row count far from both the trailing 7-day median and the same "
+            "weekday's (a missing day too), amounts far above the trailing distribution, unknown event types, "
+            "more than 3% of a day's rows quarantined (and at least 10 rows).",
         ),
     ]
 
@@ -55,7 +68,10 @@ def table_check_specs(table: str) -> list[AssetCheckSpec]:
 def _check_result(check: str, result: quality.SuiteResult, severity: AssetCheckSeverity, extra: dict) -> AssetCheckResult:
     metadata = {key: value for key, value in result.to_metadata().items() if value is not None}
     if result.docs_path:
-        metadata["data_docs"] = MetadataValue.url(Path(result.docs_path).resolve().as_uri())
+        page = Path(result.docs_path).resolve()
+        metadata["data_docs"] = MetadataValue.path(str(page))
+        metadata["data_docs_index"] = MetadataValue.path(str(_docs_index(page)))
+        metadata["data_docs_note"] = DATA_DOCS_NOTE
     return AssetCheckResult(
         check_name=check,
         passed=result.passed("warn" if severity == AssetCheckSeverity.WARN else "error"),
@@ -65,22 +81,61 @@ def _check_result(check: str, result: quality.SuiteResult, severity: AssetCheckS
     )
 
 
+def _docs_index(page: Path) -> Path:
+    """The index.html of the Data Docs site a page belongs to (pages sit in validations/...)."""
+    for folder in page.parents:
+        if (folder / "index.html").is_file():
+            return folder / "index.html"
+    return page
+
+
 def describe_failures(result: quality.SuiteResult) -> str:
-    """One line per failed rule: what failed, how often, and in which files."""
-    lines = []
+    """One line per failed rule, at most 3 days and 3 files each: what failed, how often, where.
+
+    A per-day rule (reject rate, volume) that failed on several days is one line naming the
+    first days; the metadata lists them all.
+    """
+    groups: dict[tuple, list[quality.RuleResult]] = {}
     for rule in result.failures():
-        places = [
-            f"{r['source_file']} ({r['reason']}: {r['rows']} rows)" if "reason" in r else str(r["source_file"])
-            for r in rule.failing_examples
-            if r.get("source_file")
-        ]
-        places = list(dict.fromkeys(places))[:5]
-        percent = f" ({rule.unexpected_percent:.1f}%)" if rule.unexpected_percent is not None else ""
-        count = f"{rule.unexpected_count} rows{percent}" if rule.unexpected_count else ""
-        observed = "" if rule.unexpected_count else f"observed {rule.observed_value}"
-        where = f" in {', '.join(places)}" if places else ""
-        lines.append(f"{rule.severity.upper()} {rule.expectation}: {rule.description} — {count or observed}{where}")
+        groups.setdefault((rule.severity, rule.expectation, rule.description), []).append(rule)
+    lines = []
+    for (severity, expectation, description), rules in groups.items():
+        places = list(dict.fromkeys(place for rule in rules for place in _places(rule)))
+        where = f" in {', '.join(places[:MAX_FILES_LISTED])}" if places else ""
+        if len(places) > MAX_FILES_LISTED:
+            capped = any(len(r.failing_examples) >= quality.MAX_EXAMPLES for r in rules)  # there are more
+            where += f" and {len(places) - MAX_FILES_LISTED}{'+' if capped else ''} more files"
+        if len(rules) == 1:
+            what = f"{rules[0].title} — {_observed(rules[0])}"
+        else:
+            days = ", ".join(f"{r.scope} {_observed(r)}" for r in rules[:MAX_DAYS_LISTED])
+            more = f" and {len(rules) - MAX_DAYS_LISTED} more" if len(rules) > MAX_DAYS_LISTED else ""
+            what = f"{description} — failed on {len(rules)} days: {days}{more}"
+        lines.append(f"{severity.upper()} {expectation}: {what}{where}")
     return "\n".join(lines)
+
+
+def _places(rule: quality.RuleResult) -> list[str]:
+    return list(dict.fromkeys(
+        f"{r['source_file']} ({r['reason']}: {r['rows']} rows)" if "reason" in r else str(r["source_file"])
+        for r in rule.failing_examples
+        if r.get("source_file")
+    ))
+
+
+def _observed(rule: quality.RuleResult) -> str:
+    """What was seen, in a few words: rows and share, or the volume against its baselines."""
+    if rule.unexpected_count:
+        percent = f" ({rule.unexpected_percent:.1f}%)" if rule.unexpected_percent is not None else ""
+        return f"{rule.unexpected_count} rows{percent}"
+    observed = rule.observed_value
+    if isinstance(observed, dict) and "row_count" in observed:
+        baselines = [f"{label} {observed[key]:,.0f}" for key, label in
+                     (("trailing_median", "7-day median"), ("same_weekday_median", "same weekday"))
+                     if observed.get(key) is not None]
+        return f"{observed['row_count']:,} rows" + (f" vs {', '.join(baselines)}" if baselines else "")
+    text = f"observed {observed}"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def raw_check_results(
@@ -108,33 +163,31 @@ def raw_check_results(
     )
     if accepted.empty:  # no day loaded: validate a typed frame without rows
         accepted = validate_frames(source, start, [], currency).accepted
-    gx = quality.validate_frame(accepted, suite, docs_dir=docs_dir)
 
     # per day, in Python: the reject rate against the thresholds, the volume against the trailing days
     loaded_by_day = _trailing_loaded_counts(warehouse, table, start)
-    reject_errors, warnings = [], []
+    reject_errors, reject_warnings, volume_warnings = [], [], []
     for day, read, quarantined in days:
         examples = _quarantine_examples(quarantined)
         warn_rule, error_rule = (
-            replace(rule, description=f"{day}: {rule.description}", failing_examples=examples)
-            for rule in quality.reject_rate_rules(read, len(quarantined), max_reject_rate)
+            replace(rule, failing_examples=examples)
+            for rule in quality.reject_rate_rules(read, len(quarantined), max_reject_rate, scope=str(day))
         )
         reject_errors.append(error_rule)
-        warnings.append(warn_rule)
+        reject_warnings.append(warn_rule)
         trailing = [loaded_by_day.get(day - timedelta(days=i), 0) for i in range(TRAILING_DAYS, 0, -1)]
         loaded_by_day[day] = read - len(quarantined)
-        warnings.append(quality.volume_rule(loaded_by_day[day], trailing, name=f"{table} rows on {day}"))
-    contract = quality.SuiteResult(
-        f"{gx.suite_name}.contract",
-        [r for r in gx.results if r.severity == "error"] + _failed_or_first(reject_errors)
-        + [quality.readable_files_rule(blocked)],
-        gx.docs_path,
+        volume_warnings.append(quality.volume_rule(loaded_by_day[day], trailing, name=f"{table} rows", scope=str(day)))
+
+    # each check its own validation, so its Data Docs page shows its rules (Python ones included)
+    contract = quality.validate_frame(
+        accepted, suite.only("error", f"{suite.name}.{CONTRACT}"), docs_dir=docs_dir,
+        plain_results=[*_failed_or_first(reject_errors), quality.readable_files_rule(blocked)],
     )
-    anomalies = quality.SuiteResult(
-        f"{gx.suite_name}.anomalies",
-        [r for r in gx.results if r.severity == "warn"] + _failed_or_first(warnings)
-        + [quality.landing_entries_rule(notices)],
-        gx.docs_path,
+    anomalies = quality.validate_frame(
+        accepted, suite.only("warn", f"{suite.name}.{ANOMALIES}"), docs_dir=docs_dir,
+        plain_results=[*_failed_or_first(reject_warnings), *_failed_or_first(volume_warnings),
+                       quality.landing_entries_rule(notices)],
     )
     extra = {"days_checked": len(days), "days_blocked": len(blocked)}
     return [

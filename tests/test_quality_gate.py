@@ -2,6 +2,7 @@
 metrics and says which rule failed on which file; warnings never stop anything."""
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from cli_runs import run_cli
@@ -61,10 +62,41 @@ def test_all_negative_amounts_block_that_days_metrics(landing, tmp_path):
 
 
 def test_warnings_do_not_block(landing, tmp_path):
-    # the generated data is about 1% dirty: the anomalies check warns, the metrics are written
+    # events of a type nobody knows: loaded, and the anomalies check warns; the metrics are written
     day = END - timedelta(days=5)
+    lines = ["event_id,customer_id,occurred_at,event_type"]
+    lines += [f"fax{i},C{i:06d},{day.isoformat()}T09:00:00Z,fax_received" for i in range(3)]
+    (landing / "events" / f"dt={day.isoformat()}" / "fax-gateway.csv").write_text("\n".join(lines) + "\n")
     done = run_cli(landing, tmp_path, day - timedelta(days=9), day)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "anomalies FAILED (WARN)" in output
+    assert "raw_events:anomalies FAILED (WARN)" in output
+    # the sample data's own 1% of bad rows is normal: no other source warns
+    assert "raw_orders:anomalies passed" in output and "raw_surveys:anomalies passed" in output
     assert count_rows(tmp_path, "lifecycle_daily", day) == len(Settings().inactivity_days)
+
+
+def test_the_anomalies_warning_is_short_and_its_page_its_own(landing, tmp_path):
+    from dagster import AssetCheckKey
+
+    day = END - timedelta(days=9)  # about 140 events: 10 bad rows are 3..10%, a warning, not an error
+    lines = ["event_id,customer_id,occurred_at,event_type"]  # 10 events without a customer
+    lines += [f"anon{i},,{day.isoformat()}T09:00:00Z,app_open" for i in range(10)]
+    (landing / "events" / f"dt={day.isoformat()}" / "partner-feed.csv").write_text("\n".join(lines) + "\n")
+    done = run_cli(landing, tmp_path, day - timedelta(days=8), day)
+    assert done.returncode == 0, done.stdout + done.stderr
+    keys = [AssetCheckKey(AssetKey("raw_events"), name) for name in ("contract", "anomalies")]
+    with DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+        contract, anomalies = (latest[key].event.dagster_event.event_specific_data for key in keys)
+    assert contract.passed and not anomalies.passed
+    # a line per failed rule, naming the day and at most 3 files; the details are in the metadata
+    (line,) = anomalies.description.splitlines()
+    assert line.startswith(f"WARN reject_rate_at_most: {day}: at most 3% of the rows read are quarantined")
+    assert f"events/dt={day}/partner-feed.csv (missing_value:customer_id: 10 rows)" in line
+    assert len(line) < 600
+    assert anomalies.metadata["failed_rules"].value and anomalies.metadata["rules"].value
+    # each check links its own Data Docs page, as a path (file:// links do not open from the UI)
+    pages = {"contract": contract.metadata["data_docs"].value, "anomalies": anomalies.metadata["data_docs"].value}
+    assert "/anomalies/" in pages["anomalies"] and "/contract/" in pages["contract"]
+    assert all(Path(page).is_file() for page in pages.values())

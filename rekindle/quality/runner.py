@@ -5,15 +5,25 @@ built suites are cached per process. GX validates pandas frames only: its SQL en
 work on DuckDB, so callers validate the frames they load or read back.
 
 Volume and reject-rate rules are plain Python but report as RuleResult too, so a caller can
-merge them into one SuiteResult: ``SuiteResult(name, [*result.results, volume_rule(...)])``.
+merge them into one SuiteResult: ``SuiteResult(name, [*result.results, volume_rule(...)])``, or
+pass them to validate_frame(plain_results=...) so that the Data Docs page shows them too.
+
+Data Docs work offline: Great Expectations' pages load jQuery, Bootstrap and bootstrap-table from
+CDNs (its templates hard-code them; the site builder has no option for local assets), and the
+index draws its tables with those scripts, so it is blank without network. After each build the
+written pages are rewritten (offline_html): remote scripts, styles and images removed, the index
+tables written out as plain HTML, a small inline stylesheet instead of Bootstrap.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import decimal
+import html
 import math
 import os
+import re
 import statistics
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -30,9 +40,17 @@ if TYPE_CHECKING:
 
 MAX_EXAMPLES = 20
 VOLUME_TRAILING_DAYS = 7
+VOLUME_HISTORY_DAYS = 28  # 4 weeks: the same weekday 4 times
 VOLUME_MIN_RATIO = 0.5
 VOLUME_MAX_RATIO = 2.0
-REJECT_WARN_RATE = 0.01
+# A day warns when more than 3% of its rows are quarantined, and at least 10 rows. A healthy feed
+# carries about 1% bad rows (the sample data too: `rekindle generate --dirty-rate 0.01`), and the
+# day-to-day noise around it is binomial: at 600 orders a day, 1% +/- 0.4%; on the default sample
+# the worst day of any source with 600+ rows is 2.3%. 3% is 5 standard deviations above 1% at 600
+# rows (12 at 4,000 events): a day that dirty has a cause. Below 10 rows the rate means little: one
+# bad row of a 14-row survey day is 7%. The blocking limit stays REKINDLE_MAX_REJECT_RATE (10%).
+REJECT_WARN_RATE = 0.03
+REJECT_WARN_MIN_ROWS = 10
 # The Data Docs index lists the newest validations only: rendering it reads each listed result.
 DOCS_INDEX_LIMIT = 200
 _GX_SEVERITY = {"error": "critical", "warn": "warning"}
@@ -52,9 +70,16 @@ class RuleResult:
     description: str
     failing_examples: list[dict[str, Any]] = field(default_factory=list)  # <= MAX_EXAMPLES rows
     exception: str | None = None  # GX could not evaluate the rule (it then counts as failed)
+    scope: str | None = None  # what a per-day rule is about, e.g. the partition day "2026-11-20"
+
+    @property
+    def title(self) -> str:
+        """The description, prefixed by the scope of a per-day rule."""
+        return f"{self.scope}: {self.description}" if self.scope else self.description
 
     def summary(self) -> dict[str, Any]:
         return {
+            **({"scope": self.scope} if self.scope else {}),
             "expectation": self.expectation,
             "column": self.column,
             "severity": self.severity,
@@ -105,7 +130,7 @@ class SuiteResult:
             "expectations_evaluated": self.evaluated,
             "failed_errors": self.failed_errors,
             "failed_warnings": self.failed_warnings,
-            "failed_rules": [f"{r.severity}: {r.description} ({r.expectation})" for r in self.failures()],
+            "failed_rules": [f"{r.severity}: {r.title} ({r.expectation})" for r in self.failures()],
             "rules": [r.summary() for r in self.results],
             "failing_examples": examples,
             "docs_path": self.docs_path,
@@ -118,11 +143,14 @@ def validate_frame(
     *,
     docs_dir: Path | None = None,
     example_columns: list[str] | None = None,
+    plain_results: Sequence[RuleResult] = (),
 ) -> SuiteResult:
     """Validates the frame as one batch; with docs_dir, also renders GX Data Docs there.
 
     example_columns: columns shown for failing rows (default: the suite's id columns); the
     rule's own columns and source_file (when the frame has it) are always added.
+    plain_results: rules evaluated in Python (volume, reject rate, ...): appended to the result
+    and shown on the same Data Docs page, so that the page tells what the check told.
     """
     if suite.prepare is not None:
         frame = suite.prepare(frame)
@@ -130,67 +158,100 @@ def validate_frame(
     frame = _fast_datetimes(frame.reset_index(drop=True))
     engine = _engine(None if docs_dir is None else Path(docs_dir).resolve())
     gx_suite = engine.gx_suite(suite)
-    batch = engine.batch_definition(suite.name).get_batch(batch_parameters={"dataframe": frame})
+    batch = engine.batch_definition(suite.data_asset).get_batch(batch_parameters={"dataframe": frame})
     validation = batch.validate(
         gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
     )
-    docs_path = engine.publish(gx_suite, validation, suite.scope, batch.id) if docs_dir is not None else None
-
     by_rule = {r.expectation_config.meta["rule"]: r for r in validation.results}
+    docs_path = None
+    if docs_dir is not None:
+        engine.add_plain_results(validation, plain_results)
+        docs_path = engine.publish(gx_suite, validation, suite.scope, batch.id)
+
     base_columns = list(suite.example_columns if example_columns is None else example_columns)
     results = [
         _rule_result(rule, by_rule[i], frame, [*base_columns, *rule.columns, "source_file"])
         for i, rule in enumerate(suite.rules)
     ]
-    return SuiteResult(suite.name, results, docs_path)
+    return SuiteResult(suite.name, [*results, *plain_results], docs_path)
 
 
 # --- plain-Python rules -----------------------------------------------------------------------
 
 
-def volume_rule(row_count: int, trailing_counts: Sequence[int], *, name: str = "rows") -> RuleResult:
-    """WARN when the day's row count is below 0.5x or above 2x the median of the last 7 counts.
+def volume_rule(
+    row_count: int, trailing_counts: Sequence[int], *, name: str = "rows", scope: str | None = None
+) -> RuleResult:
+    """WARN when the day's row count is below 0.5x or above 2x of both its baselines: the median
+    of the last 7 days, and the median of the same weekday over the last 4 weeks.
 
-    A day with 0 rows after days with data fails too: a missing day must be noticed. Without
-    history (or a zero median) there is nothing to compare with and the rule passes.
+    trailing_counts: the counts of the days before, oldest first, the day before last; only the
+    last 28 count. Two baselines because feeds have weekly rhythms: a weekly newsletter makes
+    one weekday 2.5x the others (the sample data does), which the same weekday expects and the
+    last 7 days do not; a day far from both is a missing, partial or doubled delivery.
+
+    Leading zeros are days before the source had data, not history. Without a full week of
+    history (every weekday seen once) the rule passes, except for a day with 0 rows after days
+    with data: a missing day must be noticed.
     """
-    trailing = list(trailing_counts)[-VOLUME_TRAILING_DAYS:]
-    median = statistics.median(trailing) if trailing else None
+    history = list(trailing_counts)[-VOLUME_HISTORY_DAYS:]
+    while history and not history[0]:
+        history.pop(0)
+    last_week = history[-VOLUME_TRAILING_DAYS:]
+    same_weekday = history[-VOLUME_TRAILING_DAYS::-VOLUME_TRAILING_DAYS]  # 7, 14, 21, 28 days before
+    median = statistics.median(last_week) if last_week else None
+    weekday_median = statistics.median(same_weekday) if same_weekday else None
     ratio = row_count / median if median else None
-    success = ratio is None or VOLUME_MIN_RATIO <= ratio <= VOLUME_MAX_RATIO
+    weekday_ratio = row_count / weekday_median if weekday_median else None
+    if not history:
+        success = True
+    elif row_count == 0:
+        success = False
+    elif len(history) < VOLUME_TRAILING_DAYS:
+        success = True
+    else:
+        success = any(r is None or VOLUME_MIN_RATIO <= r <= VOLUME_MAX_RATIO for r in (ratio, weekday_ratio))
     return RuleResult(
         expectation="volume_within_trailing_median",
         column=None,
-        kwargs={"min_ratio": VOLUME_MIN_RATIO, "max_ratio": VOLUME_MAX_RATIO, "trailing_days": VOLUME_TRAILING_DAYS},
+        kwargs={"min_ratio": VOLUME_MIN_RATIO, "max_ratio": VOLUME_MAX_RATIO, "trailing_days": VOLUME_TRAILING_DAYS,
+                "same_weekday_weeks": VOLUME_HISTORY_DAYS // VOLUME_TRAILING_DAYS},
         severity="warn",
         success=success,
         unexpected_count=None,
         unexpected_percent=None,
-        observed_value={"row_count": row_count, "trailing_median": median, "ratio": ratio},
+        observed_value={"row_count": row_count, "trailing_median": median, "ratio": ratio,
+                        "same_weekday_median": weekday_median, "same_weekday_ratio": weekday_ratio},
         description=f"{name} per day within {VOLUME_MIN_RATIO}x..{VOLUME_MAX_RATIO}x "
-        f"of the trailing {VOLUME_TRAILING_DAYS}-day median",
+        f"of the trailing {VOLUME_TRAILING_DAYS}-day median or of the same weekday's",
+        scope=scope,
     )
 
 
-def reject_rate_rules(rows_read: int, rows_quarantined: int, max_reject_rate: float) -> list[RuleResult]:
-    """WARN when more than 1% of the rows read were quarantined; ERROR above max_reject_rate."""
+def reject_rate_rules(
+    rows_read: int, rows_quarantined: int, max_reject_rate: float, *, scope: str | None = None
+) -> list[RuleResult]:
+    """WARN when more than 3% of the rows read, and at least 10 rows, were quarantined (see
+    REJECT_WARN_RATE); ERROR above max_reject_rate, whatever the count."""
     rate = rows_quarantined / rows_read if rows_read else 0.0
     observed = {"rows_read": rows_read, "rows_quarantined": rows_quarantined, "reject_rate": rate}
 
-    def rule(severity: Severity, limit: float) -> RuleResult:
+    def rule(severity: Severity, limit: float, min_rows: int) -> RuleResult:
+        floor = f" (a day with fewer than {min_rows} quarantined rows passes)" if min_rows > 1 else ""
         return RuleResult(
             expectation="reject_rate_at_most",
             column=None,
-            kwargs={"max_rate": limit},
+            kwargs={"max_rate": limit, **({"min_rows": min_rows} if min_rows > 1 else {})},
             severity=severity,
-            success=rate <= limit,
+            success=rate <= limit or rows_quarantined < min_rows,
             unexpected_count=rows_quarantined,
             unexpected_percent=100.0 * rate,
             observed_value=observed,
-            description=f"at most {limit:.0%} of the rows read are quarantined",
+            description=f"at most {limit:.0%} of the rows read are quarantined{floor}",
+            scope=scope,
         )
 
-    return [rule("warn", REJECT_WARN_RATE), rule("error", max_reject_rate)]
+    return [rule("warn", REJECT_WARN_RATE, REJECT_WARN_MIN_ROWS), rule("error", max_reject_rate, 1)]
 
 
 def readable_files_rule(blocked: Sequence[tuple[dt.date, Sequence[str]]]) -> RuleResult:
@@ -255,7 +316,7 @@ class _Engine:
         self._suites: OrderedDict[str, Any] = OrderedDict()
 
     def batch_definition(self, asset_name: str):
-        """One dataframe asset per suite, so Data Docs name the table that was validated."""
+        """One dataframe asset per table, so Data Docs name the table that was validated."""
         if asset_name not in self._batch_definitions:
             asset = self._datasource.add_dataframe_asset(asset_name)
             self._batch_definitions[asset_name] = asset.add_batch_definition_whole_dataframe("frame")
@@ -284,6 +345,37 @@ class _Engine:
         if len(self._suites) > _SUITE_CACHE_SIZE:
             self._suites.popitem(last=False)
         return built
+
+    def add_plain_results(self, validation, plain_results: Sequence[RuleResult]) -> None:
+        """Appends rules evaluated in Python to a GX validation result, as results of a
+        render-only expectation (expect_rekindle_rule), and recounts its statistics."""
+        if not plain_results:
+            return
+        from great_expectations.core import ExpectationValidationResult
+
+        expectation = _plain_rule_expectation()
+        for rule in plain_results:
+            config = expectation(
+                rule=rule.expectation,
+                parameters=_jsonable(rule.kwargs),
+                description=f"[{rule.severity}] {rule.title}",
+                severity=_GX_SEVERITY[rule.severity],
+            ).configuration
+            # the observed value only (it holds the rows and shares): GX's renderer of unexpected
+            # counts wants the batch's element count, which a per-day rule does not have
+            validation.results.append(ExpectationValidationResult(
+                success=rule.success, expectation_config=config,
+                result={"observed_value": _jsonable(rule.observed_value)},
+            ))
+        results = validation.results
+        successful = sum(1 for r in results if r.success)
+        validation.success = successful == len(results)
+        validation.statistics.update(
+            evaluated_expectations=len(results),
+            successful_expectations=successful,
+            unsuccessful_expectations=len(results) - successful,
+            success_percent=100.0 * successful / len(results),
+        )
 
     def publish(self, gx_suite, validation, scope: str | None, batch_id: str) -> str:
         """Stores the result and renders its page plus the index; returns the page's path.
@@ -319,13 +411,105 @@ class _Engine:
             self.context.suites.add_or_update(gx_suite)
             self.context.validation_results_store.set(key, validation)
             self.context.build_data_docs(resource_identifiers=[key, suite_key])
-        url = self.context.get_docs_sites_urls(resource_identifier=key, only_if_exists=False)[0]["site_url"]
-        return unquote(urlparse(url).path)
+            pages = [self._page(key), self._page(suite_key), self.docs_dir / "index.html"]
+            for page in pages:
+                if page.is_file():
+                    page.write_text(offline_html(page.read_text(encoding="utf-8")), encoding="utf-8")
+        return str(pages[0])
+
+    def _page(self, resource_identifier) -> Path:
+        url = self.context.get_docs_sites_urls(resource_identifier=resource_identifier, only_if_exists=False)[0]
+        return Path(unquote(urlparse(url["site_url"]).path))
 
 
 @cache
 def _engine(docs_dir: Path | None) -> _Engine:
     return _Engine(docs_dir)
+
+
+@cache
+def _plain_rule_expectation():
+    """A GX expectation class for rules evaluated in Python: defining it registers the type
+    `expect_rekindle_rule`, so Data Docs render its results (with their description) next to
+    GX's own. It is never evaluated by GX."""
+    from great_expectations.expectations.expectation import BatchExpectation
+
+    class ExpectRekindleRule(BatchExpectation):
+        rule: str  # RuleResult.expectation, e.g. "reject_rate_at_most"
+        parameters: dict = {}  # RuleResult.kwargs
+
+        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
+            raise NotImplementedError("evaluated in Python by rekindle.quality, recorded for Data Docs only")
+
+    return ExpectRekindleRule
+
+
+# --- Data Docs without network -------------------------------------------------------------------
+
+_REMOTE_SCRIPT = re.compile(r"""<script\b[^>]*\bsrc=["']https?://[^>]*>\s*</script>\s*""", re.I)
+_REMOTE_TAG = re.compile(r"""<(?:link|img)\b[^>]*\b(?:href|src)=["']https?://[^>]*>\s*""", re.I)
+_REMOTE_CSS_URL = re.compile(r"""url\(\s*["']?https?://[^)]*\)""", re.I)
+_TABLE_TOOLBAR = re.compile(r"""<div id="[^"]+-toolbar"[^>]*>\s*(?:<button[^>]*>[^<]*</button>\s*)*</div>\s*""")
+_INDEX_TABLE = re.compile(
+    r"""<table\s+id="(?P<id>[^"]+)"[^>]*>\s*</table>\s*(?:<script>(?:(?!</script>).)*</script>)?\s*"""
+    r"""<script>\s*\$\('#(?P=id)'\)\.bootstrapTable\(\s*Object\.assign\(\s*\{\s*"""
+    r"""columns:\s*(?P<columns>\[[^\n]*\]),\s*data:\s*(?P<data>\[[^\n]*\]),(?:(?!</script>).)*</script>""",
+    re.S,
+)
+_OFFLINE_MARK = "<!-- rekindle: offline -->"
+# Instead of Bootstrap and Font Awesome: readable tables, the status icons as characters.
+_OFFLINE_STYLE = """<style>
+  body { font-family: system-ui, sans-serif; margin: 0 1rem; }
+  table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+  th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+  footer, .cooltip .top { display: none; }
+  .text-success, .rekindle-success { color: #1a7f37; }
+  .text-danger, .rekindle-failed { color: #c62828; font-weight: bold; }
+  .fas.fa-check-circle::before { content: "\\2714"; }
+  .fas.fa-times::before { content: "\\2716"; }
+  .fas.fa-exclamation-triangle::before { content: "\\26A0"; }
+  .fas.fa-question-circle::before { content: "?"; }
+</style>"""
+
+
+def offline_html(page: str) -> str:
+    """A Data Docs page that needs no network: no remote scripts, styles or images, the index
+    tables (drawn by bootstrap-table from inline data) written out as HTML. Idempotent."""
+    if _OFFLINE_MARK in page:
+        return page
+    tables = _INDEX_TABLE.subn(_static_table, page)
+    page = _TABLE_TOOLBAR.sub("", tables[0]) if tables[1] else tables[0]  # their buttons need bootstrap-table
+    page = _REMOTE_SCRIPT.sub("", page)
+    page = _REMOTE_TAG.sub("", page)
+    page = _REMOTE_CSS_URL.sub("none", page)
+    return page.replace("</head>", f"{_OFFLINE_STYLE}\n{_OFFLINE_MARK}\n</head>", 1)
+
+
+def _static_table(match: re.Match) -> str:
+    """bootstrap-table's columns and rows (Python literals GX wrote into the script) as a table;
+    a row's link goes on its first cell after the status, the status becomes a word."""
+    try:
+        columns = ast.literal_eval(match["columns"])
+        rows = ast.literal_eval(match["data"])
+    except (ValueError, SyntaxError):  # another GX version writes something else: keep its page
+        return match.group(0)
+    rows = sorted(rows, key=lambda row: row.get("_run_time_sort", 0), reverse=True)
+    head = "".join(f"<th>{html.escape(str(c.get('title', c['field'])))}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells, link = [], row.get("_table_row_link_path")
+        for column in columns:
+            value = str(row.get(column["field"], ""))
+            if column["field"] == "validation_success" and "_validation_success_text" in row:
+                status = row["_validation_success_text"]
+                css = "rekindle-success" if status == "Success" else "rekindle-failed"
+                value = f'<span class="{css}">{html.escape(status)}</span>'
+            elif link and "<a " not in value:
+                value, link = f'<a href="{html.escape(link)}">{value}</a>', None
+            cells.append(f"<td>{value}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (f'<table id="{match["id"]}"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(body) + "\n</tbody></table>\n")
 
 
 def _project_config(docs_dir: Path | None):

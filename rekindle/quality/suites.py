@@ -12,7 +12,7 @@ GX column-map expectations (not null aside) ignore missing values: a NULL rate p
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -82,6 +82,18 @@ class Suite:
     scope: str | None = None
     # Adds helper columns that rules validate (e.g. lifecycle invariant gaps); runs before GX.
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, compare=False)
+    # The table validated, as Data Docs name it (default: the suite's name).
+    asset: str | None = None
+
+    @property
+    def data_asset(self) -> str:
+        return self.asset or self.name
+
+    def only(self, severity: Severity, name: str) -> Suite:
+        """The rules of one severity as a suite of their own, e.g. a check's own Data Docs page."""
+        return replace(
+            self, name=name, rules=tuple(r for r in self.rules if r.severity == severity), asset=self.data_asset
+        )
 
 
 def _rule(expectation: str, severity: Severity, description: str, **kwargs: Any) -> Rule:
