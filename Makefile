@@ -8,7 +8,7 @@ LANDING_DIR ?= $(or $(REKINDLE_LANDING_DIR),data/landing)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: install run test ui bench clean
+.PHONY: install run status test ui bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,15 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# Sample data is generated on first use only; an existing landing zone is never touched.
+# Sample data is generated on first use only; an existing landing zone is never touched. With it,
+# REKINDLE_START_DATE=<its first day> goes into .env, which `rekindle` and `dagster dev` (make ui)
+# both read from this folder: the daily partitions start with the data, not on 2025-01-01.
 run: $(INSTALLED)
-	@if [ ! -d "$(LANDING_DIR)/orders" ]; then $(BIN)/rekindle generate --out "$(LANDING_DIR)"; fi
+	@if [ ! -d "$(LANDING_DIR)/orders" ]; then $(BIN)/rekindle generate --out "$(LANDING_DIR)" --env-file .env; fi
 	$(BIN)/rekindle run
+
+status: $(INSTALLED)
+	$(BIN)/rekindle status
 
 test: $(INSTALLED)
 	$(BIN)/pytest

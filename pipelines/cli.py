@@ -1,4 +1,5 @@
-"""The `rekindle` command line (SPEC section 3): `rekindle run`, `rekindle generate`."""
+"""The `rekindle` command line (SPEC section 3): `rekindle run`, `rekindle status`, `rekindle export`,
+`rekindle generate`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -79,9 +82,9 @@ def _open_instance(home: Path):
 def command_run(args: argparse.Namespace, settings: Settings) -> int:
     from dagster import AssetCheckSeverity, DagsterEventType
 
-    from pipelines.definitions import build_definitions
     from pipelines.jobs import DAILY_JOB_NAME, range_tags
     from pipelines.run_health import fail_dead_runs, worker_tags
+    from pipelines.submission import execute_workspace_run
     from pipelines.summary import print_summary
     from rekindle.landing import (
         REQUIRED_SOURCES,
@@ -95,7 +98,8 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         check_landing_zone(settings.landing_dir)
     except LandingZoneError as error:  # a failed mount: loading it would look like days without files
-        print(f"rekindle: {error}; nothing was run", file=sys.stderr)
+        print(f"rekindle: {error}; nothing was run (for sample data: `rekindle generate --out {settings.landing_dir}`)",
+              file=sys.stderr)
         return 2
     yesterday = _yesterday()
     start, end = args.start, args.end or yesterday
@@ -128,17 +132,16 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
         f"(schema {settings.schema}); Dagster instance {home}",
         flush=True,
     )
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(DAILY_JOB_NAME)
     with _open_instance(home) as instance:
         # a `rekindle run` killed earlier left its run STARTED, holding the run queue's DuckDB slot
         for dead in fail_dead_runs(instance, reaper="the next `rekindle run`"):
             print(dead, flush=True)
-        result = job.execute_in_process(
-            instance=instance,
+        # a run of the code location `rekindle` (timeline, re-execute in the UI), executed here
+        result = execute_workspace_run(
+            instance,
+            DAILY_JOB_NAME,
             run_config={"loggers": {"rekindle_progress": {}}},
             tags={**range_tags(start, end), **worker_tags()},  # so a killed run can be told from a running one
-            raise_on_error=False,
         )
         failed_checks = [
             e.asset_check_evaluation_data
@@ -153,10 +156,24 @@ def command_run(args: argparse.Namespace, settings: Settings) -> int:
         print_summary(warehouse, settings, end)
     finally:
         warehouse.dispose()
+    _print_report_path(result, settings)
     if failed_checks:
         names = ", ".join(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed_checks)
         print(f"rekindle: blocking checks failed: {names}", file=sys.stderr)
     return 0 if result.success and not failed_checks else 1
+
+
+def _print_report_path(result, settings: Settings) -> None:
+    """Where this run's `metrics_report` wrote the HTML report (it works offline: open it in a browser)."""
+    from dagster import DagsterEventType
+
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION and event.asset_key.path == ["metrics_report"]:
+            path = Path(event.step_materialization_data.materialization.metadata["path"].value)
+            print(f"\nReport: {path}")
+            return
+    if settings.metrics_report_path.exists():
+        print(f"\nReport: not updated by this run; the previous one is {settings.metrics_report_path.resolve()}")
 
 
 def _print_landing_notices(notices, limit: int = 20) -> None:
@@ -213,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("data/exports/inactive_customers.csv"),
         help="CSV file to write (default: data/exports/inactive_customers.csv)",
     )
+    sub.add_parser(
+        "status",
+        help="show the latest metrics, partitions, failed checks and quarantine, without running anything",
+        description="Show the latest metrics, the latest materialized day of every asset, the checks whose latest "
+        "evaluation failed and the quarantined rows of the last 7 days, from the Dagster instance in DAGSTER_HOME "
+        "and the warehouse, read-only. Exit status 0; 1 when the warehouse cannot be read now (a run is writing "
+        "the DuckDB file, or the server is unreachable); 2 when there is no instance or warehouse yet.",
+    )
     gen = sub.add_parser(
         "generate",
         help="write a realistic synthetic landing zone",
@@ -222,22 +247,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _local_env_file(path: Path = Path(".env")) -> Iterator[dict[str, str]]:
+    """The variables of the working directory's .env that the environment does not set, set while
+    one command runs. `dagster dev` reads the same file, so after `make run` (which has `rekindle
+    generate --env-file .env` write REKINDLE_START_DATE) the command line and `make ui` agree. Unlike
+    `dagster dev`, a variable already set in the environment wins. Removed again afterwards, for
+    callers in the same process (tests)."""
+    from dotenv import dotenv_values
+
+    values = {}
+    if path.is_file():
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None and k not in os.environ}
+    os.environ.update(values)
+    try:
+        yield values
+    finally:
+        for key in values:
+            os.environ.pop(key, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"rekindle: {error}", file=sys.stderr)
-        return 2
-    if args.command == "run":
-        return command_run(args, settings)
-    if args.command == "export":
-        return command_export(args, settings)
     if args.command == "generate":
         from rekindle import generate
 
         return generate.run_from_args(args)
+    with _local_env_file():
+        try:
+            settings = Settings.from_env()
+        except SettingsError as error:
+            print(f"rekindle: {error}", file=sys.stderr)
+            return 2
+        if args.command == "run":
+            return command_run(args, settings)
+        if args.command == "export":
+            return command_export(args, settings)
+        if args.command == "status":
+            from pipelines.status import command_status
+
+            return command_status(args, settings)
     return 2
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import warnings
 
-from dagster import BetaWarning, Definitions, EnvVar, in_process_executor, multiprocess_executor
+from dagster import BetaWarning, Definitions, EnvVar, in_process_executor, multi_or_in_process_executor
 
+from assets.alerts import build_alert_checks
 from assets.campaigns import build_campaign_assets
 from assets.core import build_core_assets
 from assets.metrics import build_metric_assets
 from assets.partitions import daily_partitions
+from assets.quarantine import build_quarantine_asset
 from assets.raw import build_raw_assets
+from assets.report import build_report_assets
 from assets.segments import build_segment_assets
 from pipelines.jobs import build_daily_job
 from pipelines.progress import progress_logger
@@ -40,14 +43,17 @@ def build_definitions(settings: Settings) -> Definitions:
     partitions = daily_partitions(settings.start_date)
     assets = [
         *build_raw_assets(settings, partitions),
+        build_quarantine_asset(settings, partitions),
         *build_core_assets(settings, partitions),
         *build_metric_assets(settings, partitions),
         *build_segment_assets(settings, partitions),
         *build_campaign_assets(settings),
+        *build_report_assets(settings),
     ]
     daily_job = build_daily_job(settings)
     return Definitions(
         assets=assets,
+        asset_checks=build_alert_checks(settings),  # metric alerts (WARN), run after their assets
         jobs=[daily_job],
         schedules=[build_daily_schedule(settings, daily_job)],
         sensors=[
@@ -57,8 +63,10 @@ def build_definitions(settings: Settings) -> Definitions:
         ],
         resources={"warehouse": WarehouseResource(url=warehouse_url_config(settings), schema_name=settings.schema)},
         loggers={"rekindle_progress": progress_logger},
-        # DuckDB takes one writing process at a time: steps of a run go one after another.
-        executor=in_process_executor if settings.is_duckdb else multiprocess_executor,
+        # DuckDB takes one writing process at a time: steps of a run go one after another. On
+        # PostgreSQL steps run in their own processes, unless the run config asks for in_process
+        # (`rekindle run` does, see pipelines/submission.py).
+        executor=in_process_executor if settings.is_duckdb else multi_or_in_process_executor,
     )
 
 

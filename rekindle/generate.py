@@ -143,6 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-campaigns", action="store_true", help="write no campaign_touches")
     parser.add_argument("--no-surveys", action="store_true", help="write no surveys")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing landing zone at --out")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="also set REKINDLE_START_DATE to the first generated day in this .env file (created "
+                        "or updated, other lines kept), so the daily partitions start with the data; `make run` "
+                        "passes .env, which `rekindle` and `dagster dev` read from their working directory")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -158,12 +162,38 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 1
     print(f"Wrote {len(summary.files)} files to {summary.root} for {summary.start_date}..{summary.end_date} "
           f"in {time.perf_counter() - started:.1f}s")
+    if args.env_file is not None:
+        write_start_date(args.env_file, summary.start_date)
+        print(f"  {START_DATE_VARIABLE}={summary.start_date} in {args.env_file}: partitions start with the data")
+        shell = os.environ.get(START_DATE_VARIABLE, "").strip()
+        if shell and shell != summary.start_date.isoformat():  # `rekindle` lets it win, `dagster dev` does not
+            print(f"  note: {START_DATE_VARIABLE}={shell} is set in your environment and wins over the .env "
+                  "for `rekindle run`; unset it so the UI and the command line agree")
     for source, rows in summary.rows.items():
         print(f"  {source:<17}{rows:>10,} rows")
     print(f"  dirty rows{summary.dirty_rows:>17,} (at most {summary.max_partition_dirty_share:.1%} of any partition)")
     if summary.dirty_rows:
         print("    " + ", ".join(f"{kind} {n:,}" for kind, n in summary.dirty.items() if n))
     return 0
+
+
+START_DATE_VARIABLE = "REKINDLE_START_DATE"
+_START_DATE_COMMENT = "# first day of the sample data in the landing zone, set by `rekindle generate --env-file`"
+
+
+def write_start_date(env_file: Path, start_date: date) -> None:
+    """Set REKINDLE_START_DATE in a .env file, keeping its other lines. The daily partitions then
+    begin on the first generated day instead of 2025-01-01: without it a fresh UI shows every
+    daily asset mostly empty (180 days of data among every day since 2025-01-01)."""
+    env_file = Path(env_file)
+    lines = env_file.read_text().splitlines() if env_file.exists() else []
+    kept = [
+        line for line in lines
+        if line != _START_DATE_COMMENT
+        and line.strip().removeprefix("export ").split("=", 1)[0].strip() != START_DATE_VARIABLE
+    ]
+    lines = [*kept, _START_DATE_COMMENT, f"{START_DATE_VARIABLE}={start_date.isoformat()}"]
+    env_file.write_text("\n".join(lines) + "\n")
 
 
 def _positive_int(value: str) -> int:
@@ -676,7 +706,8 @@ def _stale_versions(rng: np.random.Generator, source: str, rows: pd.DataFrame) -
         stale["amount"] = _money(amount + np.round(rng.uniform(1, 20, n), 2)).to_numpy()
     elif source == "events":
         other = (stale["event_type"].map(_TYPE).to_numpy() + 1 + rng.integers(0, 3, n)) % len(ACTIVITY_EVENT_TYPES)
-        stale["event_type"] = np.array(_EVENT_TYPES, dtype=object)[other]
+        # astype: with no rows to spoil the mapped column is an empty float array, not a valid index
+        stale["event_type"] = np.array(_EVENT_TYPES, dtype=object)[other.astype(np.int64)]
     elif source == "campaign_touches":
         stale["cost"] = _money(stale["cost"].astype(float).to_numpy() + 0.05).to_numpy()
     else:

@@ -43,12 +43,20 @@ class Settings:
     currency: str = "USD"
     max_reject_rate: float = 0.10
     quality_docs_dir: Path = Path("data/quality_docs")
+    # None: `reports/` beside the Data Docs folder (data/reports by default), so a run that puts
+    # its Data Docs elsewhere (a test's temporary folder) puts its report there too
+    report_dir: Path | None = None
     schedule_cron: str = "30 0 * * *"
     schedule_timezone: str = "UTC"
 
     @property
     def primary_inactivity_days(self) -> int:
         return self.inactivity_days[0]
+
+    @property
+    def metrics_report_path(self) -> Path:
+        """The HTML metrics report that the `metrics_report` asset writes, its charts beside it."""
+        return (self.report_dir or self.quality_docs_dir.parent / "reports") / "metrics_report.html"
 
     @property
     def is_duckdb(self) -> bool:
@@ -71,6 +79,8 @@ class Settings:
             kwargs["landing_dir"] = Path(v)
         if (v := get("REKINDLE_QUALITY_DOCS_DIR")) is not None:
             kwargs["quality_docs_dir"] = Path(v)
+        if (v := get("REKINDLE_REPORT_DIR")) is not None:
+            kwargs["report_dir"] = Path(v)
         if (v := get(WAREHOUSE_URL_VARIABLE)) is not None:
             kwargs["warehouse_url"] = _parse_url(WAREHOUSE_URL_VARIABLE, v)
         if (v := get("REKINDLE_SCHEMA")) is not None:
