@@ -86,7 +86,7 @@ def _raw_days_changed_in_run(context: AssetExecutionContext, start: date, end: d
     """Days outside [start, end] whose raw orders or events this run changed (a late file moved
     a later day's duplicate id to quarantine, or restored one): their activity is stale too."""
     records = context.instance.get_records_for_run(
-        context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+        context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
     ).records
     days = {
         date.fromisoformat(event.partition)
