@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-import sqlalchemy as sa
+from pg_schemas import drop_schema
 
 from resources.warehouse import WarehouseResource
 
@@ -80,12 +80,7 @@ def postgres_warehouse(postgres_server: str) -> Iterator[WarehouseResource]:
         yield warehouse
     finally:
         warehouse.dispose()
-        engine = sa.create_engine(postgres_server)
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            engine.dispose()
+        drop_schema(postgres_server, schema)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
+from pg_schemas import drop_schema
 from hypothesis import event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -464,12 +464,7 @@ def postgres_factory(url: str) -> NewWarehouse:
             yield warehouse
         finally:
             warehouse.dispose()
-            engine = sa.create_engine(url)
-            try:
-                with engine.begin() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            finally:
-                engine.dispose()
+            drop_schema(url, schema)
 
     return new_warehouse
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from pg_schemas import drop_schema
 import sqlalchemy as sa
 from dagster import AssetKey, DagsterEventType, DagsterInstance, EnvVar, Failure
 from dagster._core.remote_representation.external_data import RepositorySnap
@@ -173,12 +174,7 @@ def test_no_password_in_output_logs_or_run_records(postgres_server, tmp_path):
         # and the search looks where the config is kept: the job snapshot names the variable
         assert any(b"REKINDLE_WAREHOUSE_URL" in _stored_bytes(db) for db in home.rglob("*.db"))
     finally:
-        engine = sa.create_engine(postgres_server)
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            engine.dispose()
+        drop_schema(postgres_server, schema)
 
 
 # =========================================================================================
