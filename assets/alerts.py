@@ -34,7 +34,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from assets.policies import DUCKDB_POOL, WAREHOUSE_RETRY_POLICY
+from assets.policies import WAREHOUSE_RETRY_POLICY, warehouse_pool
 from rekindle import alerts
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
@@ -47,7 +47,7 @@ class WatchedSeries:
     check: str
     asset: str
     date_column: str  # of the asset's table: the days checked
-    description: str
+    watches: str  # what leaves its band, for the description: "a churn rate (N=30, each period P)"
     # one row per day and series: `day`, `series` (e.g. the period P; 0 for a single series),
     # `value`, for :inactivity_days and the days :first_day .. :last_day
     sql: str
@@ -55,14 +55,18 @@ class WatchedSeries:
     # days from the first active day before a value means anything (settings, series key)
     warm_up_days: Callable[[Settings, int], int]
 
+    @property
+    def description(self) -> str:
+        """The check's description; every series of a check has the same thresholds."""
+        return f"WARN when {self.watches} leaves its {alerts.describe_band(self.rule(0))}."
+
 
 def _watched(settings: Settings) -> list[WatchedSeries]:
     n = settings.primary_inactivity_days
     return [
         WatchedSeries(
             "churn_rate_alerts", "retention_daily", "as_of_date",
-            f"WARN when a churn rate (N={n}, each period P) leaves its trailing 28-day band: "
-            "median +/- max(4 x 1.4826 x MAD, 1 point, 25% of the median).",
+            f"a churn rate (N={n}, each period P)",
             """
             -- churn rate of the primary N, one series per period P
             SELECT as_of_date AS day, period_days AS series, churn_rate AS value
@@ -75,8 +79,7 @@ def _watched(settings: Settings) -> list[WatchedSeries]:
         ),
         WatchedSeries(
             "reactivation_rate_alerts", "reactivation_daily", "as_of_date",
-            f"WARN when a reactivation rate (N={n}, each period P) leaves its trailing 28-day band: "
-            "median +/- max(4 x 1.4826 x MAD, 1 point, 25% of the median).",
+            f"a reactivation rate (N={n}, each period P)",
             """
             -- reactivation rate of the primary N, one series per period P
             SELECT as_of_date AS day, period_days AS series, reactivation_rate AS value
@@ -88,8 +91,7 @@ def _watched(settings: Settings) -> list[WatchedSeries]:
         ),
         WatchedSeries(
             "active_base_alerts", "lifecycle_daily", "as_of_date",
-            f"WARN when the active base (customers active in the last N={n} days) leaves its trailing "
-            "28-day band: median +/- max(4 x 1.4826 x MAD, 5% of the median).",
+            f"the active base (customers active in the last N={n} days)",
             """
             -- the active base of the primary N
             SELECT as_of_date AS day, 0 AS series, active_customers AS value
@@ -101,8 +103,7 @@ def _watched(settings: Settings) -> list[WatchedSeries]:
         ),
         WatchedSeries(
             "engagement_alerts", "customer_daily_activity", "activity_date",
-            "WARN when events per active customer (non-passive events / customers active that day) leaves "
-            "its trailing 28-day band: median +/- max(4 x 1.4826 x MAD, 10% of the median).",
+            "events per active customer (non-passive events / customers active that day)",
             """
             -- events per active customer: the day's non-passive events over the customers active that day
             SELECT activity_date AS day, 0 AS series,
@@ -128,7 +129,7 @@ def _alert_check(watched: WatchedSeries, settings: Settings) -> AssetChecksDefin
         description=watched.description,
         blocking=False,
         retry_policy=WAREHOUSE_RETRY_POLICY,
-        pool=DUCKDB_POOL if settings.is_duckdb else None,  # reads the DuckDB file: one process at a time
+        pool=warehouse_pool(settings),  # reads the DuckDB file: one process at a time
     )
     def alert_check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
         table = warehouse.qualified(watched.asset)

@@ -14,7 +14,7 @@ def build_campaign_assets(settings: Settings) -> list[AssetsDefinition]:
         settings,
         group_name="campaigns",
         deps=["raw_campaign_touches", "customer_daily_activity"],
-        kinds={"sql", "duckdb" if settings.is_duckdb else "postgres"},
+        kinds={"sql", settings.warehouse_kind},
         check_specs=table_check_specs("campaign_performance"),
         description="Per campaign and group (treatment/control): customers targeted, inactive ones targeted, "
         f"how many came back within {settings.attribution_days} days, their revenue, cost, ROI, and the "

@@ -23,13 +23,13 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from rekindle import quality
+from rekindle.quality import history
+from rekindle.quality.runner import REJECT_WARN_MIN_ROWS, REJECT_WARN_RATE, VOLUME_HISTORY_DAYS, VOLUME_TRAILING_DAYS
 from rekindle.raw_validation import validate_frames
 from resources.warehouse import WarehouseResource
 
 CONTRACT = "contract"
 ANOMALIES = "anomalies"
-TRAILING_DAYS = quality.runner.VOLUME_HISTORY_DAYS  # the volume rule compares with the same weekday of 4 weeks
-AMOUNT_HISTORY_DAYS = 28
 MAX_DAYS_LISTED = 3
 MAX_FILES_LISTED = 3
 DATA_DOCS_NOTE = (
@@ -48,19 +48,21 @@ def raw_check_specs(table: str) -> list[AssetCheckSpec]:
         ),
         AssetCheckSpec(
             ANOMALIES, asset=table, blocking=False,
-            description="Warnings: a day's row count far from both the trailing 7-day median and the same "
-            "weekday's (a missing day too), amounts far above the trailing distribution, unknown event types, "
-            "more than 3% of a day's rows quarantined (and at least 10 rows).",
+            description=f"Warnings: a day's row count far from both the trailing {VOLUME_TRAILING_DAYS}-day median "
+            "and the same weekday's (a missing day too), amounts far above the trailing distribution, unknown "
+            f"event types, more than {REJECT_WARN_RATE:.0%} of a day's rows quarantined (and at least "
+            f"{REJECT_WARN_MIN_ROWS} rows).",
         ),
     ]
 
 
 def table_check_specs(table: str) -> list[AssetCheckSpec]:
+    own_rules = quality.table_rules(table).summary
     return [
         AssetCheckSpec(
             CONTRACT, asset=table, blocking=True,
             description="Great Expectations contract: grain unique, required values present, counts and sums "
-            ">= 0, rates in [0, 1] or NULL" + (", lifecycle invariants" if table == "lifecycle_daily" else "") + ".",
+            ">= 0, rates in [0, 1] or NULL" + (f", {own_rules}" if own_rules else "") + ".",
         )
     ]
 
@@ -130,9 +132,8 @@ def _observed(rule: quality.RuleResult) -> str:
         return f"{rule.unexpected_count} rows{percent}"
     observed = rule.observed_value
     if isinstance(observed, dict) and "row_count" in observed:
-        baselines = [f"{label} {observed[key]:,.0f}" for key, label in
-                     (("trailing_median", "7-day median"), ("same_weekday_median", "same weekday"))
-                     if observed.get(key) is not None]
+        labels = (("trailing_median", f"{VOLUME_TRAILING_DAYS}-day median"), ("same_weekday_median", "same weekday"))
+        baselines = [f"{label} {observed[key]:,.0f}" for key, label in labels if observed.get(key) is not None]
         return f"{observed['row_count']:,} rows" + (f" vs {', '.join(baselines)}" if baselines else "")
     text = f"observed {observed}"
     return text if len(text) <= 200 else text[:197] + "..."
@@ -155,17 +156,22 @@ def raw_check_results(
     docs_dir: Path,
 ) -> list[AssetCheckResult]:
     start, end = (days[0][0], days[-1][0]) if days else (first_day, last_day)
+    with warehouse.engine.connect() as conn:
+        amount_max = (
+            quality.amount_bound(history.trailing_amount_p999(conn, warehouse.schema_name, table, start))
+            if source == "orders" else None
+        )
+        loaded_by_day = history.trailing_row_counts(conn, warehouse.schema_name, table, start)
     suite = quality.raw_suite(
         source, start, end,
         currency=currency,
-        amount_max=_amount_bound(warehouse, table, start) if source == "orders" else None,
+        amount_max=amount_max,
         event_types=quality.known_event_types(passive_event_types),
     )
     if accepted.empty:  # no day loaded: validate a typed frame without rows
         accepted = validate_frames(source, start, [], currency).accepted
 
     # per day, in Python: the reject rate against the thresholds, the volume against the trailing days
-    loaded_by_day = _trailing_loaded_counts(warehouse, table, start)
     reject_errors, reject_warnings, volume_warnings = [], [], []
     for day, read, quarantined in days:
         examples = _quarantine_examples(quarantined)
@@ -175,7 +181,7 @@ def raw_check_results(
         )
         reject_errors.append(error_rule)
         reject_warnings.append(warn_rule)
-        trailing = [loaded_by_day.get(day - timedelta(days=i), 0) for i in range(TRAILING_DAYS, 0, -1)]
+        trailing = [loaded_by_day.get(day - timedelta(days=i), 0) for i in range(VOLUME_HISTORY_DAYS, 0, -1)]
         loaded_by_day[day] = read - len(quarantined)
         volume_warnings.append(quality.volume_rule(loaded_by_day[day], trailing, name=f"{table} rows", scope=str(day)))
 
@@ -221,34 +227,10 @@ def table_check_result(
     sql = f"SELECT * FROM {warehouse.qualified(table)}"
     params = {}
     if start is not None:
-        # lifecycle invariants compare D with D - 1: include the day before the range
-        first = start - timedelta(days=1) if table == "lifecycle_daily" else start
+        # rules that compare D with D - 1 (lifecycle invariants) need the day before the range
+        first = start - timedelta(days=1) if quality.table_rules(table).needs_day_before else start
         sql += f" WHERE {date_column} BETWEEN :first AND :end"
         params = {"first": first, "end": end}
     frame = warehouse.read_frame(sql, params)
-    suite = quality.customers_suite() if table == "customers" else quality.metric_table_suite(table)
-    result = quality.validate_frame(frame, suite, docs_dir=docs_dir)
+    result = quality.validate_frame(frame, quality.table_suite(table), docs_dir=docs_dir)
     return _check_result(CONTRACT, result, AssetCheckSeverity.ERROR, {"rows_checked": len(frame)})
-
-
-def _trailing_loaded_counts(warehouse: WarehouseResource, table: str, start: date) -> dict[date, int]:
-    frame = warehouse.read_frame(
-        f"SELECT partition_date, COUNT(*) AS n FROM {warehouse.qualified(table)} "
-        "WHERE partition_date BETWEEN :first AND :last GROUP BY partition_date",
-        {"first": start - timedelta(days=TRAILING_DAYS), "last": start - timedelta(days=1)},
-    )
-    return {_as_date(d): int(n) for d, n in zip(frame["partition_date"], frame["n"])}
-
-
-def _amount_bound(warehouse: WarehouseResource, table: str, start: date) -> float | None:
-    """A far-above-normal order amount: 10x the trailing 99.9th percentile (None without history)."""
-    p999 = warehouse.scalar(
-        f"SELECT percentile_cont(0.999) WITHIN GROUP (ORDER BY amount) FROM {warehouse.qualified(table)} "
-        "WHERE partition_date BETWEEN :first AND :last",
-        {"first": start - timedelta(days=AMOUNT_HISTORY_DAYS), "last": start - timedelta(days=1)},
-    )
-    return None if p999 is None else float(p999) * quality.suites.AMOUNT_SPIKE_FACTOR
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else pd.Timestamp(value).date()

@@ -24,15 +24,13 @@ ACTIVITY_INPUTS = (AssetKey("raw_orders"), AssetKey("raw_events"))
 
 
 def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
-    kind = "duckdb" if settings.is_duckdb else "postgres"
-
     @warehouse_asset(
         settings,
         group_name="core",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         deps=list(ACTIVITY_INPUTS),
-        kinds={"sql", kind},
+        kinds={"sql", settings.warehouse_kind},
         check_specs=table_check_specs("customer_daily_activity"),
         description="One row per customer and active day: completed orders, their revenue, non-passive events.",
     )
@@ -69,7 +67,7 @@ def build_core_assets(settings: Settings, partitions: DailyPartitionsDefinition)
         settings,
         group_name="core",
         deps=[customer_daily_activity],
-        kinds={"sql", kind},
+        kinds={"sql", settings.warehouse_kind},
         check_specs=table_check_specs("customers"),
         description="One row per customer ever active: first/last active and order days, lifetime orders and revenue.",
     )

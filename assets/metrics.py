@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from assets.checks import table_check_result, table_check_specs
 from assets.partitions import partition_dates, range_metadata, record_partition_metadata
 from assets.policies import DAILY_METRIC_FRESHNESS, warehouse_asset
-from rekindle import campaigns, cohorts, headlines, metrics
+from rekindle import cohorts, headlines, metrics, nps
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
@@ -62,7 +62,7 @@ DAILY_METRICS: dict[str, DailyMetric] = {
     ),
     "nps_daily": DailyMetric(
         "Per day and period P: survey responses, promoters (9-10), passives (7-8), detractors (0-6) and NPS.",
-        lambda conn, schema, start, end, s: campaigns.refresh_nps_daily(conn, schema, start, end, s.period_days),
+        lambda conn, schema, start, end, s: nps.refresh_nps_daily(conn, schema, start, end, s.period_days),
         deps=("raw_surveys",),
     ),
 }
@@ -78,7 +78,7 @@ def build_daily_metric_asset(
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         deps=list(metric.deps),
-        kinds={"sql", "duckdb" if settings.is_duckdb else "postgres"},
+        kinds={"sql", settings.warehouse_kind},
         check_specs=table_check_specs(name),
         freshness_policy=DAILY_METRIC_FRESHNESS,
         description=metric.description,
@@ -99,19 +99,18 @@ def build_daily_metric_asset(
 
 
 def build_metric_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
-    kind = "duckdb" if settings.is_duckdb else "postgres"
-
     @warehouse_asset(
         settings,
         group_name="metrics",
         deps=["customer_daily_activity"],
-        kinds={"sql", kind},
+        kinds={"sql", settings.warehouse_kind},
         check_specs=table_check_specs("cohort_retention"),
         description="Monthly acquisition cohorts (month of first activity): how many are active and what they "
         "spend in each later month. Rebuilt whole, so late data corrects old cohorts too.",
     )
     def cohort_retention(warehouse: WarehouseResource) -> MaterializeResult:
-        through = warehouse.scalar(f"SELECT MAX(activity_date) FROM {warehouse.qualified('customer_daily_activity')}")
+        with warehouse.begin() as conn:
+            through = metrics.latest_activity_day(conn, warehouse.schema_name)
         rows = 0
         if through is not None:
             with warehouse.begin() as conn:

@@ -39,7 +39,7 @@ from dagster import (
 )
 from sqlalchemy.dialects import postgresql
 
-from rekindle import tables
+from rekindle import sources, tables
 from rekindle.settings import Settings
 from resources.warehouse import is_transient_error
 
@@ -47,6 +47,11 @@ from resources.warehouse import is_transient_error
 WAREHOUSE_RETRY_POLICY = RetryPolicy(max_retries=3, delay=15, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 DUCKDB_POOL = "duckdb_warehouse"
+
+
+def warehouse_pool(settings: Settings) -> str | None:
+    """The pool of a step that opens the warehouse: DuckDB's file takes one process at a time."""
+    return DUCKDB_POOL if settings.is_duckdb else None
 
 # Yesterday's numbers by 06:00 UTC: the daily schedule (00:30 UTC by default) has run since midnight.
 # A dated metric not materialized between 00:00 and 06:00 UTC shows as overdue in the UI.
@@ -72,7 +77,7 @@ def warehouse_asset(settings: Settings, **asset_args) -> Callable[[Callable], ob
         }
         return asset(
             retry_policy=WAREHOUSE_RETRY_POLICY,
-            pool=DUCKDB_POOL if settings.is_duckdb else None,
+            pool=warehouse_pool(settings),
             **catalog,
         )(fail_fast_on_permanent_errors(compute))
 
@@ -85,10 +90,8 @@ def catalog_metadata(compute: Callable, table: sa.Table | None) -> dict[str, obj
     references = [_code_reference(compute, "asset")]
     metadata: dict[str, object] = {}
     if table is not None:
-        line = _table_definition_lines().get(table.name)
-        references.append(LocalFileCodeReference(
-            file_path=str(Path(tables.__file__).resolve()), line_number=line, label="table definition"
-        ))
+        path, line = _table_definition_lines().get(table.name, (Path(tables.__file__).resolve(), None))
+        references.append(LocalFileCodeReference(file_path=str(path), line_number=line, label="table definition"))
         metadata["dagster/table_name"] = f"{table.schema}.{table.name}"
         metadata["dagster/column_schema"] = table_schema(table)
     metadata["dagster/code_references"] = CodeReferencesMetadataValue(code_references=references)
@@ -135,13 +138,16 @@ def _table_definitions(schema: str) -> sa.MetaData:
 
 
 @functools.cache
-def _table_definition_lines() -> dict[str, int]:
-    """The line of each `Table("name", md, ...)` in rekindle/tables.py, for the code references."""
-    source = Path(tables.__file__).read_text().splitlines()
+def _table_definition_lines() -> dict[str, tuple[Path, int]]:
+    """Where each table is defined, for the code references: the `"name", md,` line of its
+    Table(...) in rekindle/tables.py, or for a raw table the `table="name",` line of its landing
+    source record in rekindle/sources.py."""
     lines = {}
-    for number, text in enumerate(source, start=1):
-        if match := re.fullmatch(r'\s+"(\w+)", md,', text):
-            lines[match.group(1)] = number
+    for module, pattern in ((tables, r'\s+"(\w+)", md,'), (sources, r'\s+table="(\w+)",')):
+        path = Path(module.__file__).resolve()
+        for number, text in enumerate(path.read_text().splitlines(), start=1):
+            if match := re.fullmatch(pattern, text):
+                lines[match.group(1)] = (path, number)
     return lines
 
 

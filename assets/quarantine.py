@@ -13,21 +13,22 @@ from dagster import (
 from assets.partitions import days_between, partition_dates
 from assets.policies import warehouse_asset
 from rekindle import quarantine as rejected
-from rekindle.landing import SOURCES
 from rekindle.settings import Settings
-from rekindle.tables import RAW_TABLE
+from rekindle.sources import SOURCES
 from resources.warehouse import WarehouseResource
 
 
 def build_quarantine_asset(settings: Settings, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
+    source_names = [source.name for source in SOURCES]
+
     @warehouse_asset(
         settings,
         name="quarantine",
         group_name="raw",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
-        deps=[RAW_TABLE[source] for source in SOURCES],
-        kinds={"sql", "duckdb" if settings.is_duckdb else "postgres"},
+        deps=[source.table for source in SOURCES],
+        kinds={"sql", settings.warehouse_kind},
         tags={"layer": "raw"},
         description="Every landing row the raw assets refused, with its reason: one row per rejected row "
         "(source, day, file, reason, the raw record). The raw assets write it, in the same transaction as the "
@@ -40,7 +41,7 @@ def build_quarantine_asset(settings: Settings, partitions: DailyPartitionsDefini
         start, end = partition_dates(context)
         with warehouse.begin() as conn:
             rows = rejected.rejected_rows(conn, warehouse.schema_name, start, end)
-        per_day = rejected.day_summaries(rows, days_between(start, end), SOURCES)
+        per_day = rejected.day_summaries(rows, days_between(start, end), source_names)
         for day, summary in per_day.items():  # each partition its own numbers, also in a multi-day run
             rows_sql = (f"SELECT *\nFROM {warehouse.qualified('quarantine')}\n"
                         f"WHERE partition_date = DATE '{day}'\nORDER BY source, reason")
@@ -48,7 +49,7 @@ def build_quarantine_asset(settings: Settings, partitions: DailyPartitionsDefini
                 {**summary, "rows": MetadataValue.md(f"```sql\n{rows_sql}\n```")}, partition_key=day.isoformat()
             )
         total = sum(row.rows for row in rows)
-        by_source = ", ".join(f"{s} {sum(r.rows for r in rows if r.source == s)}" for s in SOURCES)
+        by_source = ", ".join(f"{s} {sum(r.rows for r in rows if r.source == s)}" for s in source_names)
         context.log.info(f"quarantine {start}..{end}: {total} rejected rows ({by_source})")
         # copied onto every partition of the run: the range, labelled as such
         days = {"first_day": str(start), "last_day": str(end), "days": len(per_day), "rejected_rows": total}

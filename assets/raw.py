@@ -25,22 +25,17 @@ from assets.checks import raw_check_results, raw_check_specs
 from assets.partitions import days_between, partition_dates, range_metadata, record_partition_metadata
 from assets.policies import warehouse_asset
 from rekindle.headlines import ROW_COUNT, RawDay, raw_day_counts
-from rekindle.landing import SOURCES, LandingZoneError, check_landing_zone, landing_notices
+from rekindle.landing import LandingZoneError, check_landing_zone, landing_notices
 from rekindle.raw_load import DUPLICATE_OTHER_DAY, RawLoad, extract_days, write_raw_load
 from rekindle.settings import Settings
-from rekindle.tables import RAW_TABLE
+from rekindle.sources import SOURCES
+from rekindle.sources import source as landing_source
 from resources.warehouse import WarehouseResource
-
-SOURCE_DESCRIPTIONS = {
-    "orders": "Orders from landing orders/dt=YYYY-MM-DD/, typed and validated; rejects go to quarantine.",
-    "events": "Engagement events from landing events/dt=YYYY-MM-DD/, typed and validated; rejects go to quarantine.",
-    "campaign_touches": "Win-back campaign sends (optional source campaign_touches/); rejects go to quarantine.",
-    "surveys": "NPS/CSAT survey responses (optional source surveys/); rejects go to quarantine.",
-}
 
 
 def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
-    table = RAW_TABLE[source]
+    landing = landing_source(source)
+    table = landing.table
 
     @warehouse_asset(
         settings,
@@ -48,8 +43,8 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
         group_name="raw",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
-        description=SOURCE_DESCRIPTIONS[source],
-        kinds={"pandas", "duckdb" if settings.is_duckdb else "postgres"},
+        description=landing.description,
+        kinds={"pandas", settings.warehouse_kind},
         tags={"layer": "raw"},
         check_specs=raw_check_specs(table),
     )
@@ -154,4 +149,4 @@ def _day_metadata(day: date, held: RawDay, load: RawLoad) -> dict:
 
 
 def build_raw_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
-    return [build_raw_asset(source, settings, partitions) for source in SOURCES]
+    return [build_raw_asset(source.name, settings, partitions) for source in SOURCES]

@@ -10,23 +10,23 @@ from dagster import (
     DailyPartitionsDefinition,
     MaterializeResult,
 )
-from sqlalchemy import text
 
 from assets.checks import table_check_result, table_check_specs
 from assets.partitions import partition_dates, range_metadata, record_partition_metadata
 from assets.policies import DAILY_METRIC_FRESHNESS, warehouse_asset
-from rekindle import headlines, predict, segments
+from rekindle import headlines, metrics, predict, segments
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
 
 def latest_activity_day(warehouse: WarehouseResource) -> date | None:
     """Snapshots are as of the latest day with loaded activity."""
-    return warehouse.scalar(f"SELECT MAX(activity_date) FROM {warehouse.qualified('customer_daily_activity')}")
+    with warehouse.begin() as conn:
+        return metrics.latest_activity_day(conn, warehouse.schema_name)
 
 
 def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
-    kind = "duckdb" if settings.is_duckdb else "postgres"
+    kind = settings.warehouse_kind
 
     @warehouse_asset(
         settings,
@@ -67,13 +67,11 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         metadata = {"dagster/row_count": 0}
         if as_of is not None:
             with warehouse.begin() as conn:
-                scored = predict.predict_customers(conn, warehouse.schema_name, as_of)
-                frame = predict.predictions_frame(scored, as_of)
-                conn.execute(text(f"DELETE FROM {warehouse.qualified('customer_predictions')}"))
-                warehouse.bulk_insert(conn, "customer_predictions", frame)
-            params = scored[["r", "alpha", "a", "b"]].iloc[0].to_dict() if len(scored) else {}
+                rows, params = predict.refresh_customer_predictions(
+                    conn, warehouse.schema_name, as_of, warehouse.bulk_insert
+                )
             metadata = {
-                "dagster/row_count": len(frame),
+                "dagster/row_count": rows,
                 "as_of_date": str(as_of),
                 "bgnbd_params_days": {k: None if v != v else round(float(v), 6) for k, v in params.items()},
             }
@@ -94,17 +92,10 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         as_of = latest_activity_day(warehouse)
         metadata = {"dagster/row_count": 0}
         if as_of is not None:
-            s = warehouse.qualified
             with warehouse.begin() as conn:
                 rows = segments.refresh_inactive_customers(
                     conn, warehouse.schema_name, as_of, settings.primary_inactivity_days
                 )
-                conn.execute(text(f"""
-                    UPDATE {s('inactive_customers')} SET p_alive = p.p_alive,
-                           expected_purchases_90d = p.expected_purchases_90d
-                    FROM {s('customer_predictions')} p
-                    WHERE p.customer_id = {s('inactive_customers')}.customer_id
-                """))
             metadata = {"dagster/row_count": rows, "as_of_date": str(as_of)}
         check = table_check_result(warehouse, "inactive_customers", settings.quality_docs_dir)
         return MaterializeResult(metadata=metadata, check_results=[check])

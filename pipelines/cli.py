@@ -7,6 +7,7 @@ import argparse
 import fcntl
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -187,13 +188,65 @@ def _print_landing_notices(notices, limit: int = 20) -> None:
         print(f"  ! ... and {len(notices) - limit} more")
 
 
+def command_generate(args: argparse.Namespace) -> int:
+    """A sample landing zone (rekindle.generate), what it holds, and REKINDLE_START_DATE in --env-file."""
+    from rekindle.generate import START_DATE_VARIABLE, LandingZoneExistsError, generate_landing_zone, write_start_date
+
+    started = time.perf_counter()
+    try:
+        summary = generate_landing_zone(
+            args.out, customers=args.customers, days=args.days, end_date=args.end, seed=args.seed,
+            dirty_rate=args.dirty_rate, campaigns=not args.no_campaigns, surveys=not args.no_surveys,
+            overwrite=args.overwrite,
+        )
+    except LandingZoneExistsError as error:
+        print(f"rekindle generate: {error}", file=sys.stderr)
+        return 1
+    print(f"Wrote {len(summary.files)} files to {summary.root} for {summary.start_date}..{summary.end_date} "
+          f"in {time.perf_counter() - started:.1f}s")
+    if args.env_file is not None:
+        write_start_date(args.env_file, summary.start_date)
+        print(f"  {START_DATE_VARIABLE}={summary.start_date} in {args.env_file}: partitions start with the data")
+        shell = os.environ.get(START_DATE_VARIABLE, "").strip()
+        if shell and shell != summary.start_date.isoformat():  # `rekindle` lets it win, `dagster dev` does not
+            print(f"  note: {START_DATE_VARIABLE}={shell} is set in your environment and wins over the .env "
+                  "for `rekindle run`; unset it so the UI and the command line agree")
+    for source, rows in summary.rows.items():
+        print(f"  {source:<17}{rows:>10,} rows")
+    print(f"  dirty rows{summary.dirty_rows:>17,} (at most {summary.max_partition_dirty_share:.1%} of any partition)")
+    if summary.dirty_rows:
+        print("    " + ", ".join(f"{kind} {n:,}" for kind, n in summary.dirty.items() if n))
+    return 0
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def _rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= rate < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be between 0 (inclusive) and 1")
+    return rate
+
+
 def command_export(args: argparse.Namespace, settings: Settings) -> int:
     from rekindle.export import export_inactive_customers
     from resources.warehouse import WarehouseResource
 
     warehouse = WarehouseResource(url=settings.warehouse_url, schema_name=settings.schema)
     try:
-        rows = export_inactive_customers(warehouse, args.out)
+        with warehouse.engine.connect() as conn:
+            rows = export_inactive_customers(conn, warehouse.schema_name, args.out)
     except Exception as error:  # no warehouse or no table yet: say what to do
         print(f"rekindle: cannot export from {settings.warehouse_url_for_display}: {error}; run `rekindle run` first",
               file=sys.stderr)
@@ -205,8 +258,6 @@ def command_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rekindle import generate
-
     parser = argparse.ArgumentParser(
         prog="rekindle",
         description="Daily customer reactivation, retention and value metrics from a landing zone into a SQL warehouse.",
@@ -243,7 +294,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a realistic synthetic landing zone",
         description="Write a realistic, seeded synthetic landing zone (orders, events, campaign touches, surveys).",
     )
-    generate.add_arguments(gen)
+    default_out = os.environ.get("REKINDLE_LANDING_DIR", "").strip() or "data/landing"
+    gen.add_argument("--out", type=Path, default=Path(default_out),
+                     help=f"landing zone root (default: REKINDLE_LANDING_DIR or data/landing; now {default_out})")
+    gen.add_argument("--customers", type=_positive_int, default=20000, help="number of customers (default 20000)")
+    gen.add_argument("--days", type=_positive_int, default=180, help="number of daily partitions (default 180)")
+    gen.add_argument("--end", type=_day, default=None, help="last day, YYYY-MM-DD (default: yesterday, UTC)")
+    gen.add_argument("--seed", type=int, default=7, help="random seed; the same seed writes the same files (default 7)")
+    gen.add_argument("--dirty-rate", type=_rate, default=0.01,
+                     help="share of deliberately bad rows, every kind the pipeline quarantines (default 0.01)")
+    gen.add_argument("--no-campaigns", action="store_true", help="write no campaign_touches")
+    gen.add_argument("--no-surveys", action="store_true", help="write no surveys")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing landing zone at --out")
+    gen.add_argument("--env-file", type=Path, default=None,
+                     help="also set REKINDLE_START_DATE to the first generated day in this .env file (created "
+                     "or updated, other lines kept), so the daily partitions start with the data; `make run` "
+                     "passes .env, which `rekindle` and `dagster dev` read from their working directory")
     return parser
 
 
@@ -271,9 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
     if args.command == "generate":
-        from rekindle import generate
-
-        return generate.run_from_args(args)
+        return command_generate(args)
     with _local_env_file():
         try:
             settings = Settings.from_env()

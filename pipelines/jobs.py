@@ -25,7 +25,7 @@ def build_daily_job(settings: Settings) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
         DAILY_JOB_NAME,
         selection=AssetSelection.all(),
-        tags={WAREHOUSE_TAG: "duckdb" if settings.is_duckdb else "postgresql"},
+        tags={WAREHOUSE_TAG: settings.warehouse_dialect},
         description="Landing zone -> raw (validated) -> core activity -> daily metrics, for a range of days.",
     )
 

@@ -33,7 +33,7 @@ from dagster import (
 
 from pipelines.jobs import TRIGGER_TAG, range_tags
 from pipelines.run_health import fail_dead_runs
-from rekindle.landing import SOURCES, check_landing_zone, list_all_files
+from rekindle.landing import check_landing_zone, list_all_files
 from rekindle.landing_changes import (
     already_loaded,
     changed_partitions,
@@ -45,8 +45,8 @@ from rekindle.landing_changes import (
     partition_of,
 )
 from rekindle.settings import Settings
+from rekindle.sources import SOURCES
 from rekindle.staleness import Change, stale_downstream
-from rekindle.tables import RAW_TABLE
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 LANDING_SENSOR_NAME = "landing_zone_sensor"
 DOWNSTREAM_SENSOR_NAME = "downstream_sensor"
 DEAD_RUN_SENSOR_NAME = "dead_run_sensor"
-RAW_KEYS = {source: AssetKey(RAW_TABLE[source]) for source in SOURCES}
+RAW_KEYS = {source.name: AssetKey(source.table) for source in SOURCES}  # in the order of SOURCES
 # Day d of the activity is computed from the raw orders and events of day d alone (day-local).
 ACTIVITY = AssetKey("customer_daily_activity")
 IN_PROGRESS = [
@@ -109,7 +109,7 @@ def build_landing_sensor(
         for start, end in day_ranges(day for _, day in changed):
             block = {part: paths for part, paths in changed.items() if start <= part[1] <= end}
             sources = {source for source, _ in block}
-            selection = [RAW_KEYS[s] for s in SOURCES if s in sources]
+            selection = [key for s, key in RAW_KEYS.items() if s in sources]
             if {RAW_KEYS[s] for s in sources} & activity_parents:
                 selection.append(ACTIVITY)
             # same files in the same state, same key: a repeated tick cannot start the work twice

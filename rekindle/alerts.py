@@ -192,6 +192,21 @@ def summarize_all(judged: Sequence[tuple[AlertRule, list[DayVerdict]]]) -> str:
     return line + (f"; also {', '.join(others)}" if others else "")
 
 
+def describe_band(rule: AlertRule, baseline_days: int = BASELINE_DAYS) -> str:
+    """How far a day may stray, in words: 'trailing 28-day band: median +/- max(4 x 1.4826 x MAD,
+    1 point, 25% of the median)'."""
+    floors = []
+    if rule.min_change and rule.format == "percent":
+        points = 100 * rule.min_change
+        floors.append(f"{points:g} point" + ("" if points == 1 else "s"))
+    elif rule.min_change:
+        floors.append(f"{rule.min_change:g}")
+    if rule.min_relative_change:
+        floors.append(f"{rule.min_relative_change:.0%} of the median")
+    spread = ", ".join([f"{rule.k:g} x {MAD_TO_SIGMA} x MAD", *floors])
+    return f"trailing {baseline_days}-day band: median +/- max({spread})"
+
+
 def format_value(rule: AlertRule, value: float | None) -> str:
     if value is None:
         return "n/a"

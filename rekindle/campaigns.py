@@ -1,4 +1,4 @@
-"""campaign_performance and nps_daily of SPEC section 5, as SQL run in the warehouse.
+"""campaign_performance of SPEC section 5, as SQL run in the warehouse.
 
 campaign_performance (a snapshot, rebuilt whole) for inactivity window N and attribution
 window W. A customer counts once per campaign and group, at their first touch t (the UTC
@@ -16,24 +16,16 @@ customer's timeline of active days: one at the start of t and one at the end of 
 One running window per customer then gives, at each marker, the last active day so far and
 the cumulative revenue; the window's revenue is the difference. One sort of the touched
 customers' activity rows plus the markers.
-
-nps_daily per day D and period P: the responses with partition_date (the response day) in
-(D - P, D]. Every response counts, also a customer's second answer in the same period.
-Daily counts become +deltas on the response day and -deltas P days later; a running sum
-over the calendar gives each day's window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, timedelta
-
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, count_rows, int_values, ratio, schema_prefix
+from rekindle.sql import Query, add_days, as_double, days_between, ratio, replace_rows, schema_prefix
 
 Z_95 = 1.96
+TREATMENT, CONTROL = "treatment", "control"
 
 
 def refresh_campaign_performance(
@@ -41,139 +33,101 @@ def refresh_campaign_performance(
 ) -> int:
     """Rebuild campaign_performance whole from raw_campaign_touches and customer_daily_activity."""
     s = schema_prefix(conn, schema)
-    n, w = int(inactivity_days_primary), int(attribution_days)
-    conn.execute(text(f"DELETE FROM {s}.campaign_performance"))
-
-    def ci(sign: str) -> str:
-        return (f"gs.rate - ctl.rate {sign} {Z_95} * SQRT(gs.rate * (1 - gs.rate) / NULLIF(gs.inactive, 0)"
-                f" + ctl.rate * (1 - ctl.rate) / NULLIF(ctl.inactive, 0))")
-
-    sql = f"""
-        INSERT INTO {s}.campaign_performance (campaign_id, channel, "group", customers_targeted,
-            inactive_targeted, reactivated, reactivation_rate, attributed_revenue, cost, roi, lift,
-            lift_ci_low, lift_ci_high)
-        WITH touches AS (
-            SELECT campaign_id, "group" AS grp, customer_id, channel, cost, CAST(sent_at AS DATE) AS t
-            FROM {s}.raw_campaign_touches
-        ),
-        targets AS (
-            SELECT campaign_id, grp, customer_id, MIN(t) AS t
-            FROM touches GROUP BY campaign_id, grp, customer_id
-        ),
-        -- kind orders a day's rows: 0 = start of t (before that day's activity), 1 = activity,
-        -- 2 = end of t + W - 1 (after it)
-        timeline AS (
-            SELECT customer_id, activity_date AS day, 1 AS kind, activity_date AS active_day, revenue,
-                   NULL AS campaign_id, NULL AS grp, NULL AS t
-            FROM {s}.customer_daily_activity
-            WHERE customer_id IN (SELECT customer_id FROM targets)
-            UNION ALL
-            SELECT customer_id, t, 0, NULL, 0, campaign_id, grp, t FROM targets
-            UNION ALL
-            SELECT customer_id, {add_days('t', w - 1)}, 2, NULL, 0, campaign_id, grp, t FROM targets
-        ),
-        marks AS (
-            SELECT campaign_id, grp, customer_id, t, kind,
-                   MAX(active_day) OVER c AS last_active, SUM(revenue) OVER c AS cum_revenue
-            FROM timeline
-            WINDOW c AS (PARTITION BY customer_id ORDER BY day, kind ROWS UNBOUNDED PRECEDING)
-        ),
-        outcomes AS (
-            SELECT campaign_id, grp, customer_id, t,
-                   MAX(CASE WHEN kind = 0 THEN last_active END) AS last_before,
-                   MAX(CASE WHEN kind = 2 THEN last_active END) AS last_in_window,
-                   SUM(CASE WHEN kind = 2 THEN cum_revenue ELSE -cum_revenue END) AS window_revenue
-            FROM marks
-            WHERE kind <> 1
-            GROUP BY campaign_id, grp, customer_id, t
-        ),
-        flagged AS (
-            SELECT campaign_id, grp, window_revenue,
-                   -- inactive at the end of t - 1: (t - 1) - last_before >= N
-                   CASE WHEN t - last_before > {n} THEN 1 ELSE 0 END AS inactive,
-                   CASE WHEN t - last_before > {n} AND last_in_window >= t THEN 1 ELSE 0 END AS reactivated
-            FROM outcomes
-        ),
-        group_stats AS (
-            SELECT campaign_id, grp, COUNT(*) AS targeted, SUM(inactive) AS inactive,
-                   SUM(reactivated) AS reactivated,
-                   SUM(CASE WHEN reactivated = 1 THEN window_revenue ELSE 0 END) AS revenue,
-                   {ratio('SUM(reactivated)', 'SUM(inactive)')} AS rate
-            FROM flagged GROUP BY campaign_id, grp
-        ),
-        costs AS (
-            SELECT campaign_id, grp, SUM(cost) AS cost FROM touches GROUP BY campaign_id, grp
-        ),
-        channels AS (
-            SELECT campaign_id, grp, channel,
-                   ROW_NUMBER() OVER (PARTITION BY campaign_id, grp
-                                      ORDER BY COUNT(*) DESC, channel COLLATE "C") AS pick
-            FROM touches WHERE channel IS NOT NULL
-            GROUP BY campaign_id, grp, channel
-        )
-        SELECT gs.campaign_id, ch.channel, gs.grp, gs.targeted, gs.inactive, gs.reactivated, gs.rate, gs.revenue,
-               co.cost, {ratio('gs.revenue - co.cost', 'co.cost')},
-               CASE WHEN gs.grp = 'treatment' THEN gs.rate - ctl.rate END,
-               CASE WHEN gs.grp = 'treatment' THEN {ci('-')} END,
-               CASE WHEN gs.grp = 'treatment' THEN {ci('+')} END
-        FROM group_stats gs
-        JOIN costs co ON co.campaign_id = gs.campaign_id AND co.grp = gs.grp
-        LEFT JOIN channels ch ON ch.campaign_id = gs.campaign_id AND ch.grp = gs.grp AND ch.pick = 1
-        LEFT JOIN group_stats ctl ON ctl.campaign_id = gs.campaign_id AND ctl.grp = 'control'
-    """
-    conn.execute(text(sql))
-    return count_rows(conn, f"{s}.campaign_performance")
-
-
-def refresh_nps_daily(conn: Connection, schema: str, start: date, end: date, period_days: Sequence[int]) -> int:
-    """Replace nps_daily for [start, end]: one row per day and period, zeros and NULL nps
-    when nobody answered."""
-    s = schema_prefix(conn, schema)
-    # responses before `first` have left every window that ends in [start, end]
-    first = start - timedelta(days=max(period_days) - 1)
-    periods = int_values("p", "p", period_days)
-    conn.execute(
-        text(f"DELETE FROM {s}.nps_daily WHERE as_of_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
-        {"start": start, "end": end},
+    query = Query(
+        ["campaign_id", "channel", '"group"', "customers_targeted", "inactive_targeted", "reactivated",
+         "reactivation_rate", "attributed_revenue", "cost", "roi", "lift", "lift_ci_low", "lift_ci_high"],
+        {"inactivity_days": int(inactivity_days_primary), "attribution_days": int(attribution_days),
+         "z_95": Z_95, "treatment": TREATMENT, "control": CONTROL},
     )
-    sql = f"""
-        INSERT INTO {s}.nps_daily (as_of_date, period_days, responses, promoters, passives, detractors, nps)
-        WITH daily AS (
-            SELECT partition_date AS day, COUNT(*) AS responses,
-                   SUM(CASE WHEN nps_score >= 9 THEN 1 ELSE 0 END) AS promoters,
-                   SUM(CASE WHEN nps_score IN (7, 8) THEN 1 ELSE 0 END) AS passives,
-                   SUM(CASE WHEN nps_score <= 6 THEN 1 ELSE 0 END) AS detractors
-            FROM {s}.raw_surveys
-            WHERE partition_date BETWEEN CAST(:first AS DATE) AND CAST(:end AS DATE)
-            GROUP BY partition_date
-        ),
-        deltas AS (
-            SELECT day, p.p, responses, promoters, passives, detractors
-            FROM daily CROSS JOIN {periods}
-            UNION ALL
-            SELECT {add_days('day', 'p.p')}, p.p, -responses, -promoters, -passives, -detractors
-            FROM daily CROSS JOIN {periods}
-        ),
-        day_deltas AS (
-            SELECT day, p, SUM(responses) AS responses, SUM(promoters) AS promoters,
-                   SUM(passives) AS passives, SUM(detractors) AS detractors
-            FROM deltas GROUP BY day, p
-        ),
-        {calendar_cte('nps_calendar', first, end)},
-        running AS (
-            SELECT c.day, p.p,
-                   SUM(COALESCE(dd.responses, 0)) OVER r AS responses,
-                   SUM(COALESCE(dd.promoters, 0)) OVER r AS promoters,
-                   SUM(COALESCE(dd.passives, 0)) OVER r AS passives,
-                   SUM(COALESCE(dd.detractors, 0)) OVER r AS detractors
-            FROM nps_calendar c CROSS JOIN {periods}
-            LEFT JOIN day_deltas dd ON dd.day = c.day AND dd.p = p.p
-            WINDOW r AS (PARTITION BY p.p ORDER BY c.day ROWS UNBOUNDED PRECEDING)
-        )
-        SELECT day, p, responses, promoters, passives, detractors,
-               100 * {ratio('promoters - detractors', 'responses')}
-        FROM running
-        WHERE day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-    """
-    conn.execute(text(sql), {"start": start, "end": end, "first": first})
-    return count_rows(conn, f"{s}.nps_daily", "as_of_date", start, end)
+    query.add("touches", "every touch, on the UTC day it was sent", f"""
+        SELECT campaign_id, "group" AS campaign_group, customer_id, channel, cost, CAST(sent_at AS DATE) AS touch_date
+        FROM {s}.raw_campaign_touches
+    """)
+    query.add("targets", "each customer once per campaign and group, at their first touch t", """
+        SELECT campaign_id, campaign_group, customer_id, MIN(touch_date) AS first_touch_date
+        FROM touches
+        GROUP BY campaign_id, campaign_group, customer_id
+    """)
+    window_end = add_days("first_touch_date", "CAST(:attribution_days AS INTEGER) - 1")
+    query.add("timeline", "the touched customers' active days (kind 1) with two markers per target: the start of t "
+              "(kind 0, before that day's activity) and the end of t + W - 1 (kind 2, after it)", f"""
+        SELECT customer_id, activity_date AS day, 1 AS kind, activity_date AS active_day, revenue,
+               NULL AS campaign_id, NULL AS campaign_group, NULL AS first_touch_date
+        FROM {s}.customer_daily_activity
+        WHERE customer_id IN (SELECT customer_id FROM targets)
+        UNION ALL
+        SELECT customer_id, first_touch_date, 0, NULL, 0, campaign_id, campaign_group, first_touch_date
+        FROM targets
+        UNION ALL
+        SELECT customer_id, {window_end}, 2, NULL, 0, campaign_id, campaign_group, first_touch_date
+        FROM targets
+    """)
+    query.add("markers", "at each marker: the customer's last active day and cumulative revenue so far", """
+        SELECT campaign_id, campaign_group, customer_id, first_touch_date, kind,
+               MAX(active_day) OVER so_far AS last_active, SUM(revenue) OVER so_far AS cumulative_revenue
+        FROM timeline
+        WINDOW so_far AS (PARTITION BY customer_id ORDER BY day, kind ROWS UNBOUNDED PRECEDING)
+    """)
+    query.add("outcomes", "per target: the last active day before t and by t + W - 1, and the revenue in between", """
+        SELECT campaign_id, campaign_group, customer_id, first_touch_date,
+               MAX(CASE WHEN kind = 0 THEN last_active END) AS last_active_before,
+               MAX(CASE WHEN kind = 2 THEN last_active END) AS last_active_in_window,
+               SUM(CASE WHEN kind = 2 THEN cumulative_revenue ELSE -cumulative_revenue END) AS window_revenue
+        FROM markers
+        WHERE kind <> 1
+        GROUP BY campaign_id, campaign_group, customer_id, first_touch_date
+    """)
+    # inactive at the end of t - 1: (t - 1) - last_active_before >= N
+    inactive = f"{days_between('last_active_before', 'first_touch_date')} > CAST(:inactivity_days AS INTEGER)"
+    query.add("flagged", "per target: inactive when touched, and reactivated (also active in the window)", f"""
+        SELECT campaign_id, campaign_group, window_revenue,
+               CASE WHEN {inactive} THEN 1 ELSE 0 END AS inactive,
+               CASE WHEN {inactive} AND last_active_in_window >= first_touch_date THEN 1 ELSE 0 END AS reactivated
+        FROM outcomes
+    """)
+    query.add("group_stats", "per campaign and group: targeted, inactive, reactivated, their revenue and the rate", f"""
+        SELECT campaign_id, campaign_group, COUNT(*) AS targeted, SUM(inactive) AS inactive,
+               SUM(reactivated) AS reactivated,
+               SUM(CASE WHEN reactivated = 1 THEN window_revenue ELSE 0 END) AS revenue,
+               {ratio('SUM(reactivated)', 'SUM(inactive)')} AS rate
+        FROM flagged
+        GROUP BY campaign_id, campaign_group
+    """)
+    query.add("costs", "per campaign and group: the cost of all its touches", """
+        SELECT campaign_id, campaign_group, SUM(cost) AS cost
+        FROM touches
+        GROUP BY campaign_id, campaign_group
+    """)
+    query.add("channels", "per campaign and group: its channels, the most frequent first (pick = 1), ties by name", """
+        SELECT campaign_id, campaign_group, channel,
+               ROW_NUMBER() OVER (PARTITION BY campaign_id, campaign_group
+                                  ORDER BY COUNT(*) DESC, channel COLLATE "C") AS pick
+        FROM touches
+        WHERE channel IS NOT NULL
+        GROUP BY campaign_id, campaign_group, channel
+    """)
+
+    def lift_ci(sign: str) -> str:
+        return (f"stats.rate - control.rate {sign} {as_double(':z_95')}"
+                " * SQRT(stats.rate * (1 - stats.rate) / NULLIF(stats.inactive, 0)"
+                " + control.rate * (1 - control.rate) / NULLIF(control.inactive, 0))")
+
+    is_treatment = "stats.campaign_group = :treatment"
+    query.add("final", "per campaign and group: the outcome, cost and ROI; on the treatment row the lift over "
+              "control with its 95% interval", f"""
+        SELECT stats.campaign_id, channels.channel, stats.campaign_group AS "group",
+               stats.targeted AS customers_targeted, stats.inactive AS inactive_targeted,
+               stats.reactivated, stats.rate AS reactivation_rate, stats.revenue AS attributed_revenue,
+               costs.cost, {ratio('stats.revenue - costs.cost', 'costs.cost')} AS roi,
+               CASE WHEN {is_treatment} THEN stats.rate - control.rate END AS lift,
+               CASE WHEN {is_treatment} THEN {lift_ci('-')} END AS lift_ci_low,
+               CASE WHEN {is_treatment} THEN {lift_ci('+')} END AS lift_ci_high
+        FROM group_stats AS stats
+        JOIN costs ON costs.campaign_id = stats.campaign_id AND costs.campaign_group = stats.campaign_group
+        LEFT JOIN channels
+               ON channels.campaign_id = stats.campaign_id AND channels.campaign_group = stats.campaign_group
+              AND channels.pick = 1
+        LEFT JOIN group_stats AS control
+               ON control.campaign_id = stats.campaign_id AND control.campaign_group = :control
+    """)
+    return replace_rows(conn, f"{s}.campaign_performance", query)

@@ -2,64 +2,73 @@
 
 cohort_month is the first day of the calendar month of a customer's first active day;
 months_since_first = k counts calendar months from it (0 = the cohort month). Every cohort
-gets a row for every k up to the month of `through`, also when nobody was active. Month
-arithmetic is portable: a month is numbered YEAR * 12 + MONTH, which DuckDB and PostgreSQL
-both extract from a DATE. Cost: one pass over the activity rows (grouped per customer and
-month) plus a cohorts x months grid.
+gets a row for every k up to the month of `through`, also when nobody was active. Months are
+numbered YEAR * 12 + MONTH (`sql.month_number`), so they subtract like numbers. Cost: one pass
+over the activity rows (grouped per customer and month) plus a cohorts x months grid.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import count_rows, earliest_activity, ratio
-
-
-def _month_number(expr: str) -> str:
-    return f"(CAST(EXTRACT(YEAR FROM {expr}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {expr}) AS INTEGER))"
+from rekindle.metrics import earliest_activity_day
+from rekindle.sql import (
+    Query,
+    first_of_month,
+    integer_series,
+    month_number,
+    ratio,
+    replace_rows,
+    schema_prefix,
+)
 
 
 def refresh_cohort_retention(conn: Connection, schema: str, through: date) -> int:
     """Rebuild the whole table from customer_daily_activity up to `through` (a snapshot)."""
-    s = conn.dialect.identifier_preparer.quote_schema(schema)
-    conn.execute(text(f"DELETE FROM {s}.cohort_retention"))
-    earliest = earliest_activity(conn, s)
-    if earliest is None or earliest > through:
-        return 0
-    through_month = through.year * 12 + through.month
-    max_k = through_month - (earliest.year * 12 + earliest.month)
-    sql = f"""
-        INSERT INTO {s}.cohort_retention (cohort_month, months_since_first, cohort_size, active_customers,
-            retention_rate, revenue)
-        WITH member_months AS (
-            SELECT customer_id, {_month_number('activity_date')} AS m,
-                   MIN(activity_date) AS first_day, SUM(revenue) AS revenue
-            FROM {s}.customer_daily_activity
-            WHERE activity_date <= CAST(:through AS DATE)
-            GROUP BY customer_id, {_month_number('activity_date')}
-        ),
-        members AS (
-            SELECT customer_id, MIN(m) AS cohort, MIN(first_day) AS first_day
-            FROM member_months GROUP BY customer_id
-        ),
-        cohorts AS (
-            SELECT cohort, CAST(DATE_TRUNC('month', CAST(MIN(first_day) AS TIMESTAMP)) AS DATE) AS cohort_month,
-                   COUNT(*) AS cohort_size
-            FROM members GROUP BY cohort
-        ),
-        monthly AS (
-            SELECT mb.cohort, mm.m - mb.cohort AS k, COUNT(*) AS active, SUM(mm.revenue) AS revenue
-            FROM member_months mm JOIN members mb ON mb.customer_id = mm.customer_id
-            GROUP BY mb.cohort, mm.m - mb.cohort
-        )
-        SELECT c.cohort_month, g.k, c.cohort_size, COALESCE(mo.active, 0),
-               {ratio('COALESCE(mo.active, 0)', 'c.cohort_size')}, COALESCE(mo.revenue, 0)
-        FROM cohorts c
-        JOIN generate_series(0, {max_k}) AS g(k) ON c.cohort + g.k <= {through_month}
-        LEFT JOIN monthly mo ON mo.cohort = c.cohort AND mo.k = g.k
-    """
-    conn.execute(text(sql), {"through": through})
-    return count_rows(conn, f"{s}.cohort_retention")
+    s = schema_prefix(conn, schema)
+    earliest = earliest_activity_day(conn, schema)
+    # the most months any cohort can be followed (none before the first activity or after `through`)
+    max_months = (through.year * 12 + through.month) - (earliest.year * 12 + earliest.month) if earliest else -1
+    query = Query(["cohort_month", "months_since_first", "cohort_size", "active_customers", "retention_rate",
+                   "revenue"], {"through": through, "max_months": max_months})
+    query.add("customer_months", "per customer and month up to :through: the first active day in it and the "
+              "revenue", f"""
+        SELECT customer_id, {month_number('activity_date')} AS month_number,
+               MIN(activity_date) AS first_active_date, SUM(revenue) AS revenue
+        FROM {s}.customer_daily_activity
+        WHERE activity_date <= CAST(:through AS DATE)
+        GROUP BY customer_id, {month_number('activity_date')}
+    """)
+    query.add("members", "each customer's cohort: the month of their first active day", """
+        SELECT customer_id, MIN(month_number) AS cohort_number, MIN(first_active_date) AS first_active_date
+        FROM customer_months
+        GROUP BY customer_id
+    """)
+    query.add("cohorts", "per cohort: its month's first day and its size", f"""
+        SELECT cohort_number, {first_of_month('MIN(first_active_date)')} AS cohort_month, COUNT(*) AS cohort_size
+        FROM members
+        GROUP BY cohort_number
+    """)
+    query.add("cohort_activity", "per cohort and months since its first month: active members and their revenue", """
+        SELECT members.cohort_number, customer_months.month_number - members.cohort_number AS months_since_first,
+               COUNT(*) AS active_customers, SUM(customer_months.revenue) AS revenue
+        FROM customer_months
+        JOIN members ON members.customer_id = customer_months.customer_id
+        GROUP BY members.cohort_number, customer_months.month_number - members.cohort_number
+    """)
+    query.add("final", "per cohort and month from its first to the month of :through: size, active members, "
+              "retention rate and revenue", f"""
+        SELECT cohorts.cohort_month, month_offsets.months_since_first, cohorts.cohort_size,
+               COALESCE(cohort_activity.active_customers, 0) AS active_customers,
+               {ratio('COALESCE(cohort_activity.active_customers, 0)', 'cohorts.cohort_size')} AS retention_rate,
+               COALESCE(cohort_activity.revenue, 0) AS revenue
+        FROM cohorts
+        JOIN {integer_series('CAST(:max_months AS INTEGER)', 'month_offsets', 'months_since_first')}
+          ON cohorts.cohort_number + month_offsets.months_since_first <= {month_number('CAST(:through AS DATE)')}
+        LEFT JOIN cohort_activity
+               ON cohort_activity.cohort_number = cohorts.cohort_number
+              AND cohort_activity.months_since_first = month_offsets.months_since_first
+    """)
+    return replace_rows(conn, f"{s}.cohort_retention", query)

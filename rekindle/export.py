@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
-if TYPE_CHECKING:  # for the annotation only: this module stays free of Dagster
-    from resources.warehouse import WarehouseResource
+from rekindle.sql import schema_prefix
 
 COLUMNS = ["as_of_date", "customer_id", "last_active_date", "days_inactive", "inactivity_bucket",
            "lifetime_orders", "lifetime_revenue", "rfm_segment", "p_alive", "expected_purchases_90d"]
@@ -27,16 +27,16 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def export_inactive_customers(warehouse: WarehouseResource, path: Path) -> int:
-    """Write inactive_customers to `path` as CSV with a header, most valuable customers first
-    (lifetime_revenue descending, then customer_id); returns the number of data rows.
+def export_inactive_customers(conn: Connection, schema: str, path: Path) -> int:
+    """Write `schema`.inactive_customers to `path` as CSV with a header, most valuable customers
+    first (lifetime_revenue descending, then customer_id); returns the number of data rows.
     Rows are streamed in batches, so the list may be larger than memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sql = text(f"SELECT {', '.join(COLUMNS)} FROM {warehouse.qualified('inactive_customers')} "
+    sql = text(f"SELECT {', '.join(COLUMNS)} FROM {schema_prefix(conn, schema)}.inactive_customers "
                f'ORDER BY lifetime_revenue DESC, customer_id COLLATE "C"')
     rows = 0
-    with warehouse.engine.connect() as conn, path.open("w", newline="", encoding="utf-8") as out:
+    with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         result = conn.execute(sql)

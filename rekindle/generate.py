@@ -15,11 +15,9 @@ format, header spelling and typed/text parquet columns. The same seed writes the
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import os
 import shutil
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,14 +28,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy import Integer, Numeric
 
-from rekindle.tables import RAW_COLUMNS
+from rekindle.settings import DEFAULT_PASSIVE_EVENT_TYPES
+from rekindle.sources import SOURCES, Source
+from rekindle.sources import source as landing_source
 
-SOURCES = ("orders", "events", "campaign_touches", "surveys")
 FORMATS = ("parquet", "csv", "csv.gz", "jsonl", "jsonl.gz")
 _FORMAT_WEIGHTS = (0.70, 0.10, 0.07, 0.08, 0.05)
 
-# Dirty kinds; each equals the quarantine reason the pipeline gives (without ":<column>").
+# Dirty kinds; each equals the quarantine reason the pipeline gives (without ":<column>"). The
+# source kinds are reasons of the source's value rules (rekindle.sources; a test checks), those
+# that _spoil knows how to cause.
 _COMMON_KINDS = ("missing_value", "invalid_timestamp", "outside_partition", "duplicate", "superseded")
 _SOURCE_KINDS = {
     "orders": ("invalid_amount", "negative_amount", "currency_mismatch", "invalid_status"),
@@ -56,16 +58,6 @@ _MAX_PARTITION_DIRTY_SHARE = 0.075
 _MISSING_COLUMN_ROWS = 4  # rows of the single events file that lacks occurred_at
 _SPLIT_FOLDER_SHARE = 0.10  # folders delivered as two files; only they carry corrections
 
-_TIMESTAMP = {"orders": "ordered_at", "events": "occurred_at", "campaign_touches": "sent_at", "surveys": "responded_at"}
-_REQUIRED_IDS = {  # the columns a missing_value row leaves empty
-    "orders": ("order_id", "customer_id"),
-    "events": ("event_id", "customer_id", "event_type"),
-    "campaign_touches": ("touch_id", "customer_id", "campaign_id"),
-    "surveys": ("response_id", "customer_id"),
-}
-_NUMBERS = {"orders": {"amount": "float"}, "campaign_touches": {"cost": "float"},
-            "surveys": {"nps_score": "int", "csat_score": "int"}}
-
 # --- customer behaviour, per segment: frequent, regular, one-time buyers, browse-only -------
 _ONE_TIME = 2  # index of the one-time buyers
 _SEGMENT_SHARE = np.array([0.14, 0.30, 0.32, 0.24])
@@ -78,10 +70,14 @@ _ORDER_DAY_SHARE = np.array([0.65, 0.40, 0.0, 0.0])  # one-time buyers order on 
 _EVENTS_PER_DAY = np.array([1.8, 1.6, 1.4, 2.0])  # activity events per active day = 1 + Poisson
 _BASE_SHARE = 0.40  # customers from before the period, active from its first days
 
-ACTIVITY_EVENT_TYPES = ("page_view", "app_open", "search", "add_to_cart", "email_open", "email_click")
-_ACTIVITY_WEIGHTS = (0.38, 0.20, 0.15, 0.11, 0.11, 0.05)
-PASSIVE_EVENT_TYPES = ("email_sent", "email_delivered", "sms_sent", "push_sent")
-_EVENT_TYPES = (*ACTIVITY_EVENT_TYPES, "sms_click", *PASSIVE_EVENT_TYPES)
+# The activity types of organic active days, with their weights; campaign comebacks add sms_click.
+# All are known types of the events source (rekindle.sources.ACTIVITY_EVENT_TYPES; a test checks).
+ACTIVITY_WEIGHTS = {"page_view": 0.38, "app_open": 0.20, "search": 0.15, "add_to_cart": 0.11,
+                    "email_open": 0.11, "email_click": 0.05}
+_ACTIVITY_TYPES = tuple(ACTIVITY_WEIGHTS)
+# Messages we send: the pipeline's default passive types, so the sample data needs no setting.
+PASSIVE_EVENT_TYPES = DEFAULT_PASSIVE_EVENT_TYPES
+_EVENT_TYPES = (*_ACTIVITY_TYPES, "sms_click", *PASSIVE_EVENT_TYPES)
 _TYPE = {name: i for i, name in enumerate(_EVENT_TYPES)}
 _FIXED_CHANNEL = {"app_open": "app", "email_open": "email", "email_click": "email", "sms_click": "sms",
                   "email_sent": "email", "email_delivered": "email", "sms_sent": "sms", "push_sent": "push"}
@@ -126,57 +122,6 @@ class GenerateSummary:
         return max((n / self.partition_rows[key] for key, n in self.partition_dirty.items()), default=0.0)
 
 
-# --- command line ------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    default_out = os.environ.get("REKINDLE_LANDING_DIR", "").strip() or "data/landing"
-    parser.add_argument("--out", type=Path, default=Path(default_out),
-                        help=f"landing zone root (default: REKINDLE_LANDING_DIR or data/landing; now {default_out})")
-    parser.add_argument("--customers", type=_positive_int, default=20000, help="number of customers (default 20000)")
-    parser.add_argument("--days", type=_positive_int, default=180, help="number of daily partitions (default 180)")
-    parser.add_argument("--end", type=_iso_date, default=None, help="last day, YYYY-MM-DD (default: yesterday, UTC)")
-    parser.add_argument("--seed", type=int, default=7,
-                        help="random seed; the same seed writes the same files (default 7)")
-    parser.add_argument("--dirty-rate", type=_rate, default=0.01,
-                        help="share of deliberately bad rows, every kind the pipeline quarantines (default 0.01)")
-    parser.add_argument("--no-campaigns", action="store_true", help="write no campaign_touches")
-    parser.add_argument("--no-surveys", action="store_true", help="write no surveys")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing landing zone at --out")
-    parser.add_argument("--env-file", type=Path, default=None,
-                        help="also set REKINDLE_START_DATE to the first generated day in this .env file (created "
-                        "or updated, other lines kept), so the daily partitions start with the data; `make run` "
-                        "passes .env, which `rekindle` and `dagster dev` read from their working directory")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    try:
-        summary = generate_landing_zone(
-            args.out, customers=args.customers, days=args.days, end_date=args.end, seed=args.seed,
-            dirty_rate=args.dirty_rate, campaigns=not args.no_campaigns, surveys=not args.no_surveys,
-            overwrite=args.overwrite,
-        )
-    except LandingZoneExistsError as error:
-        print(f"rekindle generate: {error}", file=sys.stderr)
-        return 1
-    print(f"Wrote {len(summary.files)} files to {summary.root} for {summary.start_date}..{summary.end_date} "
-          f"in {time.perf_counter() - started:.1f}s")
-    if args.env_file is not None:
-        write_start_date(args.env_file, summary.start_date)
-        print(f"  {START_DATE_VARIABLE}={summary.start_date} in {args.env_file}: partitions start with the data")
-        shell = os.environ.get(START_DATE_VARIABLE, "").strip()
-        if shell and shell != summary.start_date.isoformat():  # `rekindle` lets it win, `dagster dev` does not
-            print(f"  note: {START_DATE_VARIABLE}={shell} is set in your environment and wins over the .env "
-                  "for `rekindle run`; unset it so the UI and the command line agree")
-    for source, rows in summary.rows.items():
-        print(f"  {source:<17}{rows:>10,} rows")
-    print(f"  dirty rows{summary.dirty_rows:>17,} (at most {summary.max_partition_dirty_share:.1%} of any partition)")
-    if summary.dirty_rows:
-        print("    " + ", ".join(f"{kind} {n:,}" for kind, n in summary.dirty.items() if n))
-    return 0
-
-
 START_DATE_VARIABLE = "REKINDLE_START_DATE"
 _START_DATE_COMMENT = "# first day of the sample data in the landing zone, set by `rekindle generate --env-file`"
 
@@ -194,33 +139,6 @@ def write_start_date(env_file: Path, start_date: date) -> None:
     ]
     lines = [*kept, _START_DATE_COMMENT, f"{START_DATE_VARIABLE}={start_date.isoformat()}"]
     env_file.write_text("\n".join(lines) + "\n")
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
-def _iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date as YYYY-MM-DD") from None
-
-
-def _rate(value: str) -> float:
-    try:
-        rate = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0 <= rate < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be between 0 (inclusive) and 1")
-    return rate
 
 
 # --- entry point -------------------------------------------------------------------------------
@@ -244,15 +162,16 @@ def generate_landing_zone(
     if not 0 <= dirty_rate < 1:
         raise ValueError(f"dirty_rate must be in [0, 1), got {dirty_rate}")
     root = Path(root)
-    existing = [p for s in SOURCES if (root / s).is_dir() for p in (root / s).rglob("*") if p.is_file()]
+    folders = [root / source.name for source in SOURCES]
+    existing = [p for folder in folders if folder.is_dir() for p in folder.rglob("*") if p.is_file()]
     if existing and not overwrite:
         raise LandingZoneExistsError(
             f"{root} already holds landing data ({len(existing)} files); use --overwrite "
             "(or overwrite=True) to replace it"
         )
-    for source in SOURCES:
-        if (root / source).exists():
-            shutil.rmtree(root / source)
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
 
     end_date = end_date or datetime.now(timezone.utc).date() - timedelta(days=1)
     start_date = end_date - timedelta(days=days - 1)
@@ -469,7 +388,8 @@ def _events(rng: np.random.Generator, world: _World, activity: _Activity, campai
     count = 1 + rng.poisson(_EVENTS_PER_DAY[seg])  # every active day has at least one activity event
     row = np.repeat(np.arange(len(activity.day)), count)
     parts = [(activity.customer[row], activity.day[row], _time_of_day(rng, len(row)),
-              rng.choice(len(ACTIVITY_EVENT_TYPES), len(row), p=_ACTIVITY_WEIGHTS), np.full(len(row), -1))]
+              rng.choice(len(_ACTIVITY_TYPES), len(row), p=list(ACTIVITY_WEIGHTS.values())),
+              np.full(len(row), -1))]
 
     # A campaign comeback starts with a click on the message, tagged with the campaign; after
     # 11:00 UTC, when every send of the day is out.
@@ -661,10 +581,11 @@ def _spoil(rng: np.random.Generator, kind: str, source: str, frame: pd.DataFrame
         return
     pick = lambda options: rng.choice(np.array(options, dtype=object), n)  # noqa: E731
     day_text = world.day_text[frame.loc[rows, "day"].to_numpy()]
-    ts = _TIMESTAMP[source]
+    ts = landing_source(source).timestamp_column
     if kind == "missing_value":
-        column = rng.choice(_REQUIRED_IDS[source], n)
-        for name in _REQUIRED_IDS[source]:
+        blanked = _blanked_columns(landing_source(source))
+        column = rng.choice(blanked, n)
+        for name in blanked:
             frame.loc[rows[column == name], name] = None
     elif kind == "invalid_timestamp":
         frame.loc[rows, ts] = np.where(rng.random(n) < 0.5, "not-a-timestamp", day_text + "T25:61:00")
@@ -697,6 +618,13 @@ def _spoil(rng: np.random.Generator, kind: str, source: str, frame: pd.DataFrame
         frame.loc[rows, "nps_score"] = pick(["11", "x", "-1"])
 
 
+def _blanked_columns(source: Source) -> list[str]:
+    """The columns a missing_value row leaves empty: the required ones other than the timestamp
+    (invalid_timestamp) and those with a value rule (their bad values are kinds of their own)."""
+    return [c.name for c in source.columns
+            if c.required and c.rule is None and c.name != source.timestamp_column]
+
+
 def _stale_versions(rng: np.random.Generator, source: str, rows: pd.DataFrame) -> pd.DataFrame:
     """The same ids with one valid value different, as an earlier delivery had them."""
     stale = rows.copy()
@@ -705,7 +633,7 @@ def _stale_versions(rng: np.random.Generator, source: str, rows: pd.DataFrame) -
         amount = stale["amount"].astype(float).to_numpy()
         stale["amount"] = _money(amount + np.round(rng.uniform(1, 20, n), 2)).to_numpy()
     elif source == "events":
-        other = (stale["event_type"].map(_TYPE).to_numpy() + 1 + rng.integers(0, 3, n)) % len(ACTIVITY_EVENT_TYPES)
+        other = (stale["event_type"].map(_TYPE).to_numpy() + 1 + rng.integers(0, 3, n)) % len(_ACTIVITY_TYPES)
         # astype: with no rows to spoil the mapped column is an empty float array, not a valid index
         stale["event_type"] = np.array(_EVENT_TYPES, dtype=object)[other.astype(np.int64)]
     elif source == "campaign_touches":
@@ -742,7 +670,7 @@ def _write_source(rng: np.random.Generator, root: Path, source: str, frame: pd.D
     if frame.empty:  # e.g. no campaign fits in a short period
         return []
     frame = frame.iloc[np.lexsort((frame["part"].to_numpy(), frame["day"].to_numpy()))]
-    text = frame[RAW_COLUMNS[source]].reset_index(drop=True)
+    text = frame[landing_source(source).column_names].reset_index(drop=True)
     natural = _natural_values(text, source)
     day, part = frame["day"].to_numpy(), frame["part"].to_numpy()
     # each (day, part) is one file: a contiguous slice
@@ -755,7 +683,8 @@ def _write_source(rng: np.random.Generator, root: Path, source: str, frame: pd.D
         rows = text.iloc[lo:hi].reset_index(drop=True)
         if p == 3:
             path = folder / "manual-export.csv"
-            _write_csv(path, rows.drop(columns=[_TIMESTAMP[source]]), rng, gz=False, variant=False)
+            _write_csv(path, rows.drop(columns=[landing_source(source).timestamp_column]), rng, gz=False,
+                       variant=False)
         else:
             fmt = FORMATS[formats[d]]
             path = folder / f"part-{p:04d}.{fmt}"
@@ -789,13 +718,15 @@ def _write_csv(path: Path, rows: pd.DataFrame, rng: np.random.Generator, gz: boo
 def _natural_values(text: pd.DataFrame, source: str) -> dict[str, tuple[pd.Series, np.ndarray]]:
     """Timestamps and numbers in their natural types, with a mask of the rows where the text
     converted cleanly (a missing value stays missing)."""
+    landing = landing_source(source)
     natural = {}
     for name in text.columns:
-        if name == _TIMESTAMP[source]:
+        warehouse_type = landing.column(name).type
+        if name == landing.timestamp_column:
             values = pd.to_datetime(text[name], utc=True, format="ISO8601", errors="coerce")
-        elif name in _NUMBERS.get(source, {}):
+        elif isinstance(warehouse_type, (Integer, Numeric)):
             values = pd.to_numeric(text[name], errors="coerce")
-            if _NUMBERS[source][name] == "int":
+            if isinstance(warehouse_type, Integer):
                 values = values.where(values % 1 == 0).astype("Int64")
         else:
             continue

@@ -17,7 +17,7 @@ the start) is left out of that day's numbers, which the plot shows as a gap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -67,53 +67,90 @@ def _kind(column: str) -> str:
     return "count"
 
 
+HeadlineBuilder = Callable[[int, Sequence[int]], list[Headline]]  # (primary N, periods P) -> the numbers
+
+
+def _per_window(*columns: str) -> HeadlineBuilder:
+    """Each column's value for the primary N: `{column}_{N}d`."""
+    return lambda n, periods: [Headline(f"{c}_{n}d", _pick(c, inactivity_days=n), _kind(c)) for c in columns]
+
+
+def _per_period(*columns: str) -> HeadlineBuilder:
+    """Each column's value for each period P: `{column}_p{P}`."""
+    return lambda n, periods: [
+        Headline(f"{c}_p{p}", _pick(c, period_days=p), _kind(c)) for p in periods for c in columns
+    ]
+
+
+def _per_window_and_period(*columns: str) -> HeadlineBuilder:
+    """Each column's value for the primary N and each period P: `{column}_{N}d_p{P}`."""
+    return lambda n, periods: [
+        Headline(f"{c}_{n}d_p{p}", _pick(c, inactivity_days=n, period_days=p), _kind(c))
+        for p in periods for c in columns
+    ]
+
+
+def _inactive_segment_numbers(n: int, periods: Sequence[int]) -> list[Headline]:
+    """The inactive customers of the primary N and their lifetime revenue, and the customers per bucket."""
+    buckets = [
+        Headline(f"inactive_customers_{n}d_{label.replace('-', '_').replace('+', '_plus')}",
+                 _total("customers", inactivity_days=n, inactivity_bucket=label))
+        for label in bucket_labels(n)
+    ]
+    return [
+        Headline(f"inactive_customers_{n}d", _total("customers", inactivity_days=n)),
+        Headline(f"inactive_lifetime_revenue_{n}d", _total("lifetime_revenue", inactivity_days=n), "amount"),
+        *buckets,
+    ]
+
+
+def _activity_numbers(n: int, periods: Sequence[int]) -> list[Headline]:
+    return [
+        Headline("active_customers", "COUNT(*)"),
+        Headline("orders", _total("orders")),
+        Headline("revenue", _total("revenue"), "amount"),
+        Headline("events", _total("events")),
+    ]
+
+
+@dataclass(frozen=True)
+class DailyTable:
+    """What each day's partition of a daily table records, and how the table's days are read."""
+
+    headlines: HeadlineBuilder  # the numbers besides the row count
+    date_column: str = "as_of_date"
+    absent_is_zero: bool = False  # a day without rows has 0 of everything (nobody active), not unknown
+
+
+DAILY_TABLES: dict[str, DailyTable] = {
+    "customer_daily_activity": DailyTable(_activity_numbers, date_column="activity_date", absent_is_zero=True),
+    "lifecycle_daily": DailyTable(_per_window(
+        "new_customers", "returning_customers", "reactivated_customers", "dormant_customers",
+        "active_customers", "inactive_customers",
+    )),
+    "reactivation_daily": DailyTable(_per_window_and_period("inactive_at_start", "reactivated", "reactivation_rate")),
+    "retention_daily": DailyTable(
+        _per_window_and_period("customers_at_start", "churned", "churn_rate", "retention_rate")
+    ),
+    "purchase_daily": DailyTable(_per_period("revenue", "orders", "buyers", "average_order_value")),
+    "clv_daily": DailyTable(_per_window(
+        "clv", "average_order_value", "purchases_per_year", "annual_churn_rate", "expected_lifespan_years"
+    )),
+    "nps_daily": DailyTable(_per_period("nps", "responses")),
+    "inactive_segments": DailyTable(_inactive_segment_numbers),
+}
+
+
+def _daily_table(table: str) -> DailyTable:
+    if table not in DAILY_TABLES:
+        raise ValueError(f"no headline numbers defined for {table}")
+    return DAILY_TABLES[table]
+
+
 def headlines(table: str, inactivity_days: Sequence[int], period_days: Sequence[int]) -> list[Headline]:
-    """The numbers recorded on each day's partition of `table` besides its row count."""
-    n = inactivity_days[0]
-    per_n_and_p = {
-        "reactivation_daily": ("inactive_at_start", "reactivated", "reactivation_rate"),
-        "retention_daily": ("customers_at_start", "churned", "churn_rate", "retention_rate"),
-    }
-    if table in per_n_and_p:
-        return [
-            Headline(f"{column}_{n}d_p{p}", _pick(column, inactivity_days=n, period_days=p), _kind(column))
-            for p in period_days for column in per_n_and_p[table]
-        ]
-    if table == "lifecycle_daily":
-        columns = ("new_customers", "returning_customers", "reactivated_customers", "dormant_customers",
-                   "active_customers", "inactive_customers")
-        return [Headline(f"{c}_{n}d", _pick(c, inactivity_days=n)) for c in columns]
-    if table == "purchase_daily":
-        columns = ("revenue", "orders", "buyers", "average_order_value")
-        return [Headline(f"{c}_p{p}", _pick(c, period_days=p), _kind(c)) for p in period_days for c in columns]
-    if table == "clv_daily":
-        columns = ("clv", "average_order_value", "purchases_per_year", "annual_churn_rate", "expected_lifespan_years")
-        return [Headline(f"{c}_{n}d", _pick(c, inactivity_days=n), _kind(c)) for c in columns]
-    if table == "nps_daily":
-        return [Headline(f"{c}_p{p}", _pick(c, period_days=p), _kind(c))
-                for p in period_days for c in ("nps", "responses")]
-    if table == "inactive_segments":
-        buckets = [
-            Headline(f"inactive_customers_{n}d_{label.replace('-', '_').replace('+', '_plus')}",
-                     _total("customers", inactivity_days=n, inactivity_bucket=label))
-            for label in bucket_labels(n)
-        ]
-        return [
-            Headline(f"inactive_customers_{n}d", _total("customers", inactivity_days=n)),
-            Headline(f"inactive_lifetime_revenue_{n}d", _total("lifetime_revenue", inactivity_days=n), "amount"),
-            *buckets,
-        ]
-    if table == "customer_daily_activity":
-        return [
-            Headline("active_customers", "COUNT(*)"),
-            Headline("orders", _total("orders")),
-            Headline("revenue", _total("revenue"), "amount"),
-            Headline("events", _total("events")),
-        ]
-    raise ValueError(f"no headline numbers defined for {table}")
-
-
-DATE_COLUMN = {"customer_daily_activity": "activity_date"}
+    """The numbers recorded on each day's partition of `table` besides its row count (only the
+    primary N, the first of `inactivity_days`)."""
+    return _daily_table(table).headlines(inactivity_days[0], period_days)
 
 
 def headlines_sql(
@@ -121,7 +158,7 @@ def headlines_sql(
 ) -> str:
     """One query: per day of [:start, :end] (and of :extra_days) that has rows, its row count
     and headline numbers."""
-    day = DATE_COLUMN.get(table, "as_of_date")
+    day = _daily_table(table).date_column
     columns = ",\n               ".join(
         f'{h.sql} AS "{h.key}"' for h in headlines(table, inactivity_days, period_days)
     )
@@ -166,7 +203,7 @@ def daily_headlines(
     defined = headlines(table, inactivity_days, period_days)
     frame = _read(conn, headlines_sql(s, table, inactivity_days, period_days, bool(extra)), start, end, extra)
     rows = {_as_date(r["day"]): r for r in frame.to_dict("records")}
-    zero = table == "customer_daily_activity"  # no row on a day = nobody active: 0, not unknown
+    zero = _daily_table(table).absent_is_zero
     numbers = {}
     for day in [*_days(start, end), *extra]:
         row = rows.get(day, {})

@@ -25,8 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-SOURCES = ("orders", "events", "campaign_touches", "surveys")
-REQUIRED_SOURCES = ("orders", "events")
+from rekindle.sources import SOURCES
+from rekindle.sources import source as landing_source
+
+# The folders that must exist, even empty: without them the landing zone is not mounted (SPEC 1.1).
+REQUIRED_SOURCES = tuple(source.name for source in SOURCES if source.required_folder)
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".jsonl", ".jsonl.gz")
 # Writers stage a file under a hidden name (".x", "_x") or an extra suffix, then rename it.
 STAGING_SUFFIXES = (".tmp", ".part", ".partial", ".inprogress", ".filepart", ".crdownload")
@@ -122,7 +125,7 @@ def check_landing_zone(landing_dir: Path) -> None:
 
 def list_partition_dates(landing_dir: Path, source: str | None = None) -> list[date]:
     """Days that have at least one data file, for one source or (None) for any source."""
-    sources = SOURCES if source is None else (_check_source(source),)
+    sources = _source_names() if source is None else (_check_source(source),)
     days: set[date] = set()
     for src in sources:
         for day, folder in _partition_folders(Path(landing_dir), src)[0]:
@@ -141,7 +144,7 @@ def list_files(landing_dir: Path, source: str, day: date) -> list[LandingFile]:
 def list_all_files(landing_dir: Path) -> list[LandingFile]:
     """Every file of every source, by source, then day, then oldest first."""
     files: list[LandingFile] = []
-    for source in SOURCES:
+    for source in _source_names():
         for day, folder in _partition_folders(Path(landing_dir), source)[0]:
             files.extend(_scan_folder(Path(landing_dir), source, day, folder)[0])
     return files
@@ -150,7 +153,7 @@ def list_all_files(landing_dir: Path) -> list[LandingFile]:
 def landing_notices(landing_dir: Path, source: str | None = None) -> list[LandingNotice]:
     """Everything under the source folders that is not loaded as data, by name."""
     notices: list[LandingNotice] = []
-    for src in SOURCES if source is None else (_check_source(source),):
+    for src in _source_names() if source is None else (_check_source(source),):
         folders, folder_notices = _partition_folders(Path(landing_dir), src)
         notices.extend(folder_notices)
         for day, folder in folders:
@@ -201,10 +204,12 @@ def read_file(file: LandingFile) -> pd.DataFrame:
 # --- helpers ------------------------------------------------------------------------------
 
 
+def _source_names() -> list[str]:
+    return [source.name for source in SOURCES]
+
+
 def _check_source(source: str) -> str:
-    if source not in SOURCES:
-        raise ValueError(f"unknown landing source {source!r}; expected one of {', '.join(SOURCES)}")
-    return source
+    return landing_source(source).name  # ValueError for an unknown source
 
 
 def _has_data_suffix(name: str) -> bool:

@@ -2,13 +2,16 @@
 
 How the daily series stay linear in the number of activity rows (never rows x days):
 every customer's history is cut into spans between consecutive active days. A span
-(a, next) says: last_active = a for every day in [a, next - 1]. From spans we emit *deltas*
+(a, next) says: last_active = a for every day in [a, next - 1]. From spans we emit *events*
 (+1 on the day a state starts, -1 on the day after it ends), sum them per day, and a
-running SUM over the calendar turns them into the value on each day. Each activity row
-yields a constant number of deltas per window, and the calendar is days x windows.
+running SUM over the calendar turns them into the value on each day (`sql.running_totals`).
+Each activity row yields a constant number of events per window, and the calendar is
+days x windows.
 
-Every `refresh_*` function deletes the target rows for [start, end] and inserts them again
-inside the caller's transaction, so re-running any range gives the same rows.
+Every `refresh_*` function is one INSERT ... SELECT that replaces the target rows for
+[start, end] inside the caller's transaction (`sql.replace_rows`), so re-running any range
+gives the same rows. The `_add_*` functions add the named CTEs of one part of a query,
+after the CTEs they read (which they add themselves).
 """
 
 from __future__ import annotations
@@ -16,86 +19,246 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, count_rows, earliest_activity, int_values, ratio, schema_prefix
+from rekindle.sql import (
+    Query,
+    add_days,
+    calendar,
+    days_between,
+    ratio,
+    replace_rows,
+    running_totals,
+    schema_prefix,
+)
 
-END_PLUS_1 = add_days("CAST(:end AS DATE)", 1)
-
-
-def _spans_ctes(s: str) -> str:
-    """act: active days up to :end. spans: each active day with the previous and next one
-    (next = the day after :end when there is none, which only ever moves deltas past the range)."""
-    return f"""
-    act AS (
-        SELECT customer_id, activity_date AS d, orders, revenue
-        FROM {s}.customer_daily_activity
-        WHERE activity_date <= CAST(:end AS DATE)
-    ),
-    spans AS (
-        SELECT customer_id, d, orders, revenue,
-               LAG(d) OVER (PARTITION BY customer_id ORDER BY d) AS prev_d,
-               COALESCE(LEAD(d) OVER (PARTITION BY customer_id ORDER BY d), {END_PLUS_1}) AS next_d
-        FROM act
-    )"""
+COMPLETED = "completed"  # the order status that counts as a purchase
+CLV_PERIOD_DAYS = 365
+DAY_AFTER_END = add_days("CAST(:end AS DATE)", 1)
 
 
-def _lifecycle_ctes(inactivity_days: Sequence[int], first: date, end: date) -> str:
-    """lifecycle: one row per (day, n) for every day in [first, end] with the day's counts
-    and the running active/inactive totals. Needs the `spans` CTE."""
-    return f"""
-    day_counts AS (
-        SELECT day, n, SUM(new_c) AS new_c, SUM(returning_c) AS returning_c,
-               SUM(reactivated_c) AS reactivated_c, SUM(dormant_c) AS dormant_c
-        FROM (
-            SELECT s.d AS day, w.n,
-                   CASE WHEN s.prev_d IS NULL THEN 1 ELSE 0 END AS new_c,
-                   CASE WHEN s.d - s.prev_d <= w.n THEN 1 ELSE 0 END AS returning_c,
-                   CASE WHEN s.d - s.prev_d > w.n THEN 1 ELSE 0 END AS reactivated_c,
-                   0 AS dormant_c
-            FROM spans s CROSS JOIN {int_values('w', 'n', inactivity_days)}
-            UNION ALL
-            -- a customer turns dormant N days after an active day not followed within N days
-            SELECT {add_days('s.d', 'w.n')}, w.n, 0, 0, 0, 1
-            FROM spans s CROSS JOIN {int_values('w', 'n', inactivity_days)}
-            WHERE s.next_d - s.d > w.n
-        ) x
-        GROUP BY day, n
-    ),
-    {calendar_cte('lifecycle_calendar', first, end)},
-    lifecycle AS (
-        SELECT c.day, w.n,
-               COALESCE(dc.new_c, 0) AS new_c,
-               COALESCE(dc.returning_c, 0) AS returning_c,
-               COALESCE(dc.reactivated_c, 0) AS reactivated_c,
-               COALESCE(dc.dormant_c, 0) AS dormant_c,
-               -- the SPEC invariants, summed from the first day: active += new + reactivated - dormant
-               SUM(COALESCE(dc.new_c, 0) + COALESCE(dc.reactivated_c, 0) - COALESCE(dc.dormant_c, 0))
-                   OVER (PARTITION BY w.n ORDER BY c.day ROWS UNBOUNDED PRECEDING) AS active_c,
-               SUM(COALESCE(dc.dormant_c, 0) - COALESCE(dc.reactivated_c, 0))
-                   OVER (PARTITION BY w.n ORDER BY c.day ROWS UNBOUNDED PRECEDING) AS inactive_c
-        FROM lifecycle_calendar c
-        CROSS JOIN {int_values('w', 'n', inactivity_days)}
-        LEFT JOIN day_counts dc ON dc.day = c.day AND dc.n = w.n
-    )"""
+def earliest_activity_day(conn: Connection, schema: str) -> date | None:
+    """The first day in customer_daily_activity, None when it is empty."""
+    s = schema_prefix(conn, schema)
+    return conn.execute(text(f"SELECT MIN(activity_date) FROM {s}.customer_daily_activity")).scalar()
 
 
-def _first_day(conn: Connection, s: str, start: date, lookback_days: int) -> date:
+def latest_activity_day(conn: Connection, schema: str) -> date | None:
+    """The latest day in customer_daily_activity (what snapshots are as of), None when it is empty."""
+    s = schema_prefix(conn, schema)
+    return conn.execute(text(f"SELECT MAX(activity_date) FROM {s}.customer_daily_activity")).scalar()
+
+
+def _first_day(conn: Connection, schema: str, start: date, lookback_days: int) -> date:
     """Running sums must start at or before the first active day ever, and cover S = D - P."""
-    earliest = earliest_activity(conn, s)
+    earliest = earliest_activity_day(conn, schema)
     first = start - timedelta(days=lookback_days)
     return min(first, earliest) if earliest is not None else first
 
 
-def _replace(conn: Connection, s: str, table: str, start: date, end: date, insert_sql: str, params: dict) -> int:
-    """Rewrite the days [start, end] of `table`; returns the rows it now holds for them."""
-    conn.execute(
-        text(f"DELETE FROM {s}.{table} WHERE as_of_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
-        {"start": start, "end": end},
-    )
-    conn.execute(text(insert_sql), {"start": start, "end": end, **params})
-    return count_rows(conn, f"{s}.{table}", "as_of_date", start, end)
+def _range_params(start: date, end: date, first_day: date) -> dict:
+    """The days written, [start, end], and the first day of the running sums."""
+    return {"start": start, "end": end, "first_day": first_day}
+
+
+# --- shared parts ------------------------------------------------------------------------
+
+
+def _add_windows(query: Query, inactivity_days: Sequence[int]) -> None:
+    query.add_values("windows", "the inactivity windows N", [{"inactivity_days": int(n)} for n in inactivity_days])
+
+
+def _add_periods(query: Query, period_days: Sequence[int]) -> None:
+    query.add_values("periods", "the periods P", [{"period_days": int(p)} for p in period_days])
+
+
+def _add_calendar(query: Query) -> None:
+    query.add("calendar", "every day from :first_day (where the running sums start) to :end",
+              calendar("CAST(:first_day AS DATE)", "CAST(:end AS DATE)"))
+
+
+def _add_active_days(query: Query, s: str) -> None:
+    query.add("active_days", "each active day up to :end with the customer's previous and next active day (next: "
+              "the day after :end when there is none, which only moves events past the range)", f"""
+        SELECT customer_id, activity_date, revenue,
+               LAG(activity_date) OVER by_customer AS previous_active_date,
+               COALESCE(LEAD(activity_date) OVER by_customer, {DAY_AFTER_END}) AS next_active_date
+        FROM {s}.customer_daily_activity
+        WHERE activity_date <= CAST(:end AS DATE)
+        WINDOW by_customer AS (PARTITION BY customer_id ORDER BY activity_date)
+    """)
+
+
+def _add_lifecycle(query: Query, s: str, inactivity_days: Sequence[int]) -> None:
+    """Adds `lifecycle`: per day from :first_day to :end and N, the day's new, returning,
+    reactivated and dormant customers and the active base and inactive count at its end."""
+    _add_windows(query, inactivity_days)
+    _add_calendar(query)
+    _add_active_days(query, s)
+    gap = days_between("active_days.previous_active_date", "active_days.activity_date")
+    query.add("lifecycle_events", "per active day and N: new (first active day), returning (back within N days) "
+              "or reactivated (back after more than N days); dormant N days after an active day not followed within "
+              "N days", f"""
+        SELECT active_days.activity_date AS day, windows.inactivity_days,
+               CASE WHEN active_days.previous_active_date IS NULL THEN 1 ELSE 0 END AS new_customers,
+               CASE WHEN {gap} <= windows.inactivity_days THEN 1 ELSE 0 END AS returning_customers,
+               CASE WHEN {gap} > windows.inactivity_days THEN 1 ELSE 0 END AS reactivated_customers,
+               0 AS dormant_customers
+        FROM active_days CROSS JOIN windows
+        UNION ALL
+        SELECT {add_days('active_days.activity_date', 'windows.inactivity_days')}, windows.inactivity_days, 0, 0, 0, 1
+        FROM active_days CROSS JOIN windows
+        WHERE {days_between('active_days.activity_date', 'active_days.next_active_date')} > windows.inactivity_days
+    """)
+    query.add("calendar_windows", "every day of the calendar for every N",
+              "SELECT calendar.day, windows.inactivity_days FROM calendar CROSS JOIN windows")
+    running_totals(query, "lifecycle_totals", "lifecycle_events", "calendar_windows", ["inactivity_days"],
+                   ["new_customers", "returning_customers", "reactivated_customers", "dormant_customers"])
+    query.add("lifecycle", "per day and N: the day's counts, and the SPEC invariants summed from the first day: "
+              "active += new + reactivated - dormant, inactive += dormant - reactivated", """
+        SELECT day, inactivity_days, new_customers, returning_customers, reactivated_customers, dormant_customers,
+               new_customers_to_date + reactivated_customers_to_date - dormant_customers_to_date AS active_customers,
+               dormant_customers_to_date - reactivated_customers_to_date AS inactive_customers
+        FROM lifecycle_totals
+    """)
+
+
+def _add_calendar_windows_periods(query: Query, period_days: Sequence[int]) -> None:
+    _add_periods(query, period_days)
+    query.add("calendar_windows_periods", "every day of the calendar for every N and P",
+              "SELECT calendar_windows.day, calendar_windows.inactivity_days, periods.period_days\n"
+              "FROM calendar_windows CROSS JOIN periods")
+
+
+def _at_period_start(totals: str) -> str:
+    """Join condition: the `period_start` lifecycle row of S = D - P for a row of `totals`."""
+    return (f"period_start.inactivity_days = {totals}.inactivity_days "
+            f"AND period_start.day = {add_days(f'{totals}.day', f'-{totals}.period_days')}")
+
+
+def _add_retention(query: Query, s: str, inactivity_days: Sequence[int], period_days: Sequence[int], name: str) -> None:
+    """Adds `name`: the retention_daily rows of [:start, :end].
+
+    For period (S, D], S = D - P: the customers in the active base at the end of S, how many are
+    inactive at D. A customer churned for D when D lies in one of their inactive stretches and S
+    in one of their in-base stretches (the one just before, or an earlier one when P > N)."""
+    _add_lifecycle(query, s, inactivity_days)
+    _add_calendar_windows_periods(query, period_days)
+    query.add("streaks", "per active day and N: the first day of the customer's streak of active days at most N "
+              "days apart that it belongs to", f"""
+        SELECT active_days.customer_id, active_days.activity_date, active_days.next_active_date,
+               windows.inactivity_days,
+               MAX(CASE WHEN active_days.previous_active_date IS NULL
+                          OR {days_between('active_days.previous_active_date', 'active_days.activity_date')}
+                             > windows.inactivity_days
+                        THEN active_days.activity_date END)
+                   OVER (PARTITION BY active_days.customer_id, windows.inactivity_days
+                         ORDER BY active_days.activity_date ROWS UNBOUNDED PRECEDING) AS streak_start
+        FROM active_days CROSS JOIN windows
+    """)
+    query.add("inactive_stretches", "every stretch of inactivity [inactive_from, inactive_to] up to :end, with the "
+              "in-base stretch [base_from, base_to] just before it", f"""
+        SELECT customer_id, inactivity_days, streak_start AS base_from,
+               {add_days('activity_date', 'inactivity_days - 1')} AS base_to,
+               {add_days('activity_date', 'inactivity_days')} AS inactive_from,
+               {add_days('next_active_date', -1)} AS inactive_to
+        FROM streaks
+        WHERE {days_between('activity_date', 'next_active_date')} > inactivity_days
+    """)
+    base_from = add_days("in_base.base_from", "periods.period_days")
+    base_to = add_days("in_base.base_to", "periods.period_days")
+    query.add("churn_spans", "per inactive stretch, earlier in-base stretch and P: the days D churned for, D in "
+              "the inactive stretch and D - P in the in-base one", f"""
+        SELECT inactive.inactivity_days, periods.period_days,
+               GREATEST(inactive.inactive_from, {base_from}) AS first_day,
+               LEAST(inactive.inactive_to, {base_to}) AS last_day
+        FROM inactive_stretches AS inactive
+        JOIN inactive_stretches AS in_base
+          ON in_base.customer_id = inactive.customer_id AND in_base.inactivity_days = inactive.inactivity_days
+         AND in_base.inactive_from <= inactive.inactive_from
+        CROSS JOIN periods
+        WHERE {base_from} <= inactive.inactive_to AND {base_to} >= inactive.inactive_from
+    """)
+    query.add("churn_events", "each churn span as +1 on its first day and -1 the day after its last", f"""
+        SELECT first_day AS day, inactivity_days, period_days, 1 AS churned FROM churn_spans
+        UNION ALL
+        SELECT {add_days('last_day', 1)}, inactivity_days, period_days, -1 FROM churn_spans
+    """)
+    running_totals(query, "churn_totals", "churn_events", "calendar_windows_periods",
+                   ["inactivity_days", "period_days"], ["churned"])
+    churn_rate = ratio("churn_totals.churned_to_date", "COALESCE(period_start.active_customers, 0)")
+    query.add(name, "per day in [:start, :end], N and P: the active base at the period start, retained, churned",
+              f"""
+        SELECT churn_totals.day AS as_of_date, churn_totals.inactivity_days, churn_totals.period_days,
+               COALESCE(period_start.active_customers, 0) AS customers_at_start,
+               COALESCE(period_start.active_customers, 0) - churn_totals.churned_to_date AS retained,
+               churn_totals.churned_to_date AS churned,
+               1 - {churn_rate} AS retention_rate,
+               {churn_rate} AS churn_rate
+        FROM churn_totals
+        LEFT JOIN lifecycle AS period_start ON {_at_period_start('churn_totals')}
+        WHERE churn_totals.day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+    """)
+
+
+def _add_purchases(query: Query, s: str, period_days: Sequence[int], name: str) -> None:
+    """Adds `name`: the purchase_daily rows of [:start, :end].
+
+    Orders, buyers, revenue and repeat buyers over the P days (D - P, D]. For an order day x
+    with the customer's previous/next order days, the customer is a buyer for D in
+    [x, min(next, x + P) - 1], the D for which x is their latest order day in the period; they
+    are a repeat buyer on those D when they ordered twice on x, or while the previous order day
+    is still in the period (D < previous + P)."""
+    _add_periods(query, period_days)
+    _add_calendar(query)
+    query.add("order_days", "each day with orders up to :end with the customer's previous and next order day "
+              "(next: the day after :end when there is none)", f"""
+        SELECT customer_id, activity_date, orders, revenue,
+               LAG(activity_date) OVER by_customer AS previous_order_date,
+               COALESCE(LEAD(activity_date) OVER by_customer, {DAY_AFTER_END}) AS next_order_date
+        FROM {s}.customer_daily_activity
+        WHERE orders > 0 AND activity_date <= CAST(:end AS DATE)
+        WINDOW by_customer AS (PARTITION BY customer_id ORDER BY activity_date)
+    """)
+    period_end = add_days("order_days.activity_date", "periods.period_days")
+    recent_previous = (f"{days_between('order_days.previous_order_date', 'order_days.activity_date')}"
+                       " < periods.period_days")
+    query.add("purchase_events", "per order day and P: its orders and revenue for [x, x + P - 1], a buyer for "
+              "[x, min(next, x + P) - 1], a repeat buyer while they ordered twice on x or the previous order day "
+              "is in the period", f"""
+        SELECT order_days.activity_date AS day, periods.period_days, order_days.orders, order_days.revenue,
+               1 AS buyers,
+               CASE WHEN order_days.orders >= 2 OR {recent_previous} THEN 1 ELSE 0 END AS repeat_buyers
+        FROM order_days CROSS JOIN periods
+        UNION ALL
+        SELECT {period_end}, periods.period_days, -order_days.orders, -order_days.revenue, 0, 0
+        FROM order_days CROSS JOIN periods
+        UNION ALL
+        SELECT LEAST(order_days.next_order_date, {period_end}), periods.period_days, 0, 0, -1, 0
+        FROM order_days CROSS JOIN periods
+        UNION ALL
+        SELECT CASE WHEN order_days.orders >= 2 THEN LEAST(order_days.next_order_date, {period_end})
+                    ELSE LEAST(order_days.next_order_date,
+                               {add_days('order_days.previous_order_date', 'periods.period_days')}) END,
+               periods.period_days, 0, 0, 0, -1
+        FROM order_days CROSS JOIN periods
+        WHERE order_days.orders >= 2 OR {recent_previous}
+    """)
+    query.add("calendar_periods", "every day of the calendar for every P",
+              "SELECT calendar.day, periods.period_days FROM calendar CROSS JOIN periods")
+    running_totals(query, "purchase_totals", "purchase_events", "calendar_periods", ["period_days"],
+                   ["orders", "revenue", "buyers", "repeat_buyers"])
+    query.add(name, "per day in [:start, :end] and P: the period's purchases", f"""
+        SELECT day AS as_of_date, period_days, orders_to_date AS orders, buyers_to_date AS buyers,
+               revenue_to_date AS revenue,
+               {ratio('revenue_to_date', 'orders_to_date')} AS average_order_value,
+               {ratio('orders_to_date', 'buyers_to_date')} AS purchase_frequency,
+               repeat_buyers_to_date AS repeat_buyers,
+               {ratio('repeat_buyers_to_date', 'buyers_to_date')} AS repeat_purchase_rate
+        FROM purchase_totals
+        WHERE day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+    """)
 
 
 # --- core layer --------------------------------------------------------------------------
@@ -107,53 +270,50 @@ def refresh_customer_daily_activity(
     """customer x active day for [start, end]: completed orders and revenue, non-passive events.
     A day with only cancelled/refunded orders or passive events is not an active day."""
     s = schema_prefix(conn, schema)
-    conn.execute(
-        text(f"DELETE FROM {s}.customer_daily_activity WHERE activity_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
-        {"start": start, "end": end},
-    )
     passive = list(passive_event_types)
+    query = Query(["customer_id", "activity_date", "orders", "revenue", "events"],
+                  {"start": start, "end": end, "completed": COMPLETED})
+    query.add("order_activity", "per customer and day in [:start, :end]: completed orders and their revenue", f"""
+        SELECT customer_id, partition_date AS activity_date, COUNT(*) AS orders, SUM(amount) AS revenue, 0 AS events
+        FROM {s}.raw_orders
+        WHERE status = :completed AND partition_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+        GROUP BY customer_id, partition_date
+    """)
     # An empty IN list is not valid SQL everywhere; without passive types every event counts.
-    passive_filter = "event_type NOT IN :passive AND " if passive else ""
-    insert = text(f"""
-        INSERT INTO {s}.customer_daily_activity (customer_id, activity_date, orders, revenue, events)
-        SELECT customer_id, activity_date, SUM(orders), SUM(revenue), SUM(events)
+    passive_filter = "event_type NOT IN :passive_event_types AND " if passive else ""
+    query.add("event_activity", "per customer and day in [:start, :end]: events that are not passive", f"""
+        SELECT customer_id, partition_date AS activity_date, 0 AS orders, 0 AS revenue, COUNT(*) AS events
+        FROM {s}.raw_events
+        WHERE {passive_filter}partition_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+        GROUP BY customer_id, partition_date
+    """, {"passive_event_types": passive} if passive else None)
+    query.add("final", "one row per customer and active day", """
+        SELECT customer_id, activity_date, SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(events) AS events
         FROM (
-            SELECT customer_id, partition_date AS activity_date, COUNT(*) AS orders,
-                   SUM(amount) AS revenue, 0 AS events
-            FROM {s}.raw_orders
-            WHERE status = 'completed' AND partition_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-            GROUP BY customer_id, partition_date
+            SELECT customer_id, activity_date, orders, revenue, events FROM order_activity
             UNION ALL
-            SELECT customer_id, partition_date, 0, 0, COUNT(*)
-            FROM {s}.raw_events
-            WHERE {passive_filter}partition_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-            GROUP BY customer_id, partition_date
-        ) x
+            SELECT customer_id, activity_date, orders, revenue, events FROM event_activity
+        ) AS activity
         GROUP BY customer_id, activity_date
     """)
-    params = {"start": start, "end": end}
-    if passive:
-        insert = insert.bindparams(bindparam("passive", expanding=True))
-        params["passive"] = passive
-    conn.execute(insert, params)
-    return count_rows(conn, f"{s}.customer_daily_activity", "activity_date", start, end)
+    return replace_rows(conn, f"{s}.customer_daily_activity", query, date_column="activity_date", start=start, end=end)
 
 
 def refresh_customers(conn: Connection, schema: str) -> int:
     """One row per customer ever seen, rebuilt whole from customer_daily_activity."""
     s = schema_prefix(conn, schema)
-    conn.execute(text(f"DELETE FROM {s}.customers"))
-    conn.execute(text(f"""
-        INSERT INTO {s}.customers (customer_id, first_active_date, last_active_date, first_order_date,
-                                   last_order_date, lifetime_orders, lifetime_revenue)
-        SELECT customer_id, MIN(activity_date), MAX(activity_date),
-               MIN(CASE WHEN orders > 0 THEN activity_date END),
-               MAX(CASE WHEN orders > 0 THEN activity_date END),
-               SUM(orders), SUM(revenue)
+    query = Query(["customer_id", "first_active_date", "last_active_date", "first_order_date", "last_order_date",
+                   "lifetime_orders", "lifetime_revenue"])
+    query.add("final", "one row per customer ever active: first/last active and order days, lifetime orders and "
+              "revenue", f"""
+        SELECT customer_id, MIN(activity_date) AS first_active_date, MAX(activity_date) AS last_active_date,
+               MIN(CASE WHEN orders > 0 THEN activity_date END) AS first_order_date,
+               MAX(CASE WHEN orders > 0 THEN activity_date END) AS last_order_date,
+               SUM(orders) AS lifetime_orders, SUM(revenue) AS lifetime_revenue
         FROM {s}.customer_daily_activity
         GROUP BY customer_id
-    """))
-    return count_rows(conn, f"{s}.customers")
+    """)
+    return replace_rows(conn, f"{s}.customers", query)
 
 
 # --- metrics layer -----------------------------------------------------------------------
@@ -163,16 +323,17 @@ def refresh_lifecycle_daily(
     conn: Connection, schema: str, start: date, end: date, inactivity_days: Sequence[int]
 ) -> int:
     s = schema_prefix(conn, schema)
-    first = _first_day(conn, s, start, 0)
-    sql = f"""
-        INSERT INTO {s}.lifecycle_daily (as_of_date, inactivity_days, new_customers, returning_customers,
-            reactivated_customers, dormant_customers, active_customers, inactive_customers)
-        WITH {_spans_ctes(s)}, {_lifecycle_ctes(inactivity_days, first, end)}
-        SELECT day, n, new_c, returning_c, reactivated_c, dormant_c, active_c, inactive_c
+    query = Query(["as_of_date", "inactivity_days", "new_customers", "returning_customers", "reactivated_customers",
+                   "dormant_customers", "active_customers", "inactive_customers"],
+                  _range_params(start, end, _first_day(conn, schema, start, 0)))
+    _add_lifecycle(query, s, inactivity_days)
+    query.add("final", "the lifecycle rows of [:start, :end]", """
+        SELECT day AS as_of_date, inactivity_days, new_customers, returning_customers, reactivated_customers,
+               dormant_customers, active_customers, inactive_customers
         FROM lifecycle
         WHERE day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-    """
-    return _replace(conn, s, "lifecycle_daily", start, end, sql, {})
+    """)
+    return replace_rows(conn, f"{s}.lifecycle_daily", query, date_column="as_of_date", start=start, end=end)
 
 
 def refresh_reactivation_daily(
@@ -191,70 +352,58 @@ def refresh_reactivation_daily(
     for D in [max(x, a + N + P), next + P - 1] (x must also lie in (S, D]).
     """
     s = schema_prefix(conn, schema)
-    first = _first_day(conn, s, start, max(period_days))
-    periods = int_values("p", "p", period_days)
-    sql = f"""
-        INSERT INTO {s}.reactivation_daily (as_of_date, inactivity_days, period_days, inactive_at_start,
-            reactivated, reactivation_rate, reactivated_revenue)
-        WITH {_spans_ctes(s)}, {_lifecycle_ctes(inactivity_days, first, end)},
-        gaps AS (
-            SELECT s.customer_id, s.d AS a, s.next_d, w.n
-            FROM spans s CROSS JOIN {int_values('w', 'n', inactivity_days)}
-            WHERE s.next_d - s.d > w.n AND s.next_d <= CAST(:end AS DATE)
-        ),
-        deltas AS (
-            SELECT GREATEST({add_days('g.a', 'g.n + p.p')}, g.next_d) AS day, g.n, p.p, 1 AS d_count, 0 AS d_revenue
-            FROM gaps g CROSS JOIN {periods}
-            UNION ALL
-            SELECT {add_days('g.next_d', 'p.p')}, g.n, p.p, -1, 0
-            FROM gaps g CROSS JOIN {periods}
-            UNION ALL
-            SELECT GREATEST(x.d, {add_days('g.a', 'g.n + p.p')}), g.n, p.p, 0, x.revenue
-            FROM gaps g CROSS JOIN {periods}
-            JOIN act x ON x.customer_id = g.customer_id AND x.revenue > 0
-                      AND x.d >= g.next_d AND x.d < {add_days('g.next_d', 'p.p')}
-            UNION ALL
-            SELECT {add_days('g.next_d', 'p.p')}, g.n, p.p, 0, -x.revenue
-            FROM gaps g CROSS JOIN {periods}
-            JOIN act x ON x.customer_id = g.customer_id AND x.revenue > 0
-                      AND x.d >= g.next_d AND x.d < {add_days('g.next_d', 'p.p')}
-        ),
-        day_deltas AS (
-            SELECT day, n, p, SUM(d_count) AS d_count, SUM(d_revenue) AS d_revenue
-            FROM deltas GROUP BY day, n, p
-        ),
-        running AS (
-            SELECT l.day, l.n, p.p,
-                   SUM(COALESCE(dd.d_count, 0)) OVER w AS reactivated,
-                   SUM(COALESCE(dd.d_revenue, 0)) OVER w AS revenue
-            FROM lifecycle l CROSS JOIN {periods}
-            LEFT JOIN day_deltas dd ON dd.day = l.day AND dd.n = l.n AND dd.p = p.p
-            WINDOW w AS (PARTITION BY l.n, p.p ORDER BY l.day ROWS UNBOUNDED PRECEDING)
-        )
-        SELECT r.day, r.n, r.p, COALESCE(st.inactive_c, 0), r.reactivated,
-               {ratio('r.reactivated', 'COALESCE(st.inactive_c, 0)')}, r.revenue
-        FROM running r
-        LEFT JOIN lifecycle st ON st.n = r.n AND st.day = {add_days('r.day', '-r.p')}
-        WHERE r.day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-    """
-    return _replace(conn, s, "reactivation_daily", start, end, sql, {})
-
-
-def _inactive_periods_cte(inactivity_days: Sequence[int]) -> str:
-    """periods: for every stretch of inactivity [inactive_from, inactive_to] (to <= :end), the
-    in-base stretch [base_from, base_to] just before it. Needs the `spans` CTE."""
-    return f"""
-    periods AS (
-        SELECT customer_id, n, streak_start AS base_from, {add_days('d', 'n - 1')} AS base_to,
-               {add_days('d', 'n')} AS inactive_from, {add_days('next_d', -1)} AS inactive_to
-        FROM (
-            SELECT s.customer_id, s.d, s.next_d, w.n,
-                   MAX(CASE WHEN s.prev_d IS NULL OR s.d - s.prev_d > w.n THEN s.d END)
-                       OVER (PARTITION BY s.customer_id, w.n ORDER BY s.d ROWS UNBOUNDED PRECEDING) AS streak_start
-            FROM spans s CROSS JOIN {int_values('w', 'n', inactivity_days)}
-        ) z
-        WHERE next_d - d > n
-    )"""
+    query = Query(["as_of_date", "inactivity_days", "period_days", "inactive_at_start", "reactivated",
+                   "reactivation_rate", "reactivated_revenue"],
+                  _range_params(start, end, _first_day(conn, schema, start, max(period_days))))
+    _add_lifecycle(query, s, inactivity_days)
+    _add_calendar_windows_periods(query, period_days)
+    query.add("comebacks", "per N, every inactive stretch that ended by :end: the last active day before it and "
+              "the day the customer came back", f"""
+        SELECT active_days.customer_id, active_days.activity_date AS last_active_date,
+               active_days.next_active_date AS return_date, windows.inactivity_days
+        FROM active_days CROSS JOIN windows
+        WHERE {days_between('active_days.activity_date', 'active_days.next_active_date')} > windows.inactivity_days
+          AND active_days.next_active_date <= CAST(:end AS DATE)
+    """)
+    first_counted = add_days("comebacks.last_active_date", "comebacks.inactivity_days + periods.period_days")
+    last_counted = add_days("comebacks.return_date", "periods.period_days")
+    revenue_days = (f"revenue_days.customer_id = comebacks.customer_id AND revenue_days.revenue > 0\n"
+                    f"{' ' * 8}   AND revenue_days.activity_date >= comebacks.return_date\n"
+                    f"{' ' * 8}   AND revenue_days.activity_date < {last_counted}")
+    query.add("reactivation_events", "per comeback and P: reactivated for D in [max(a + N + P, next), next + P - 1]; "
+              "the revenue of an active day x >= next for D in [max(x, a + N + P), next + P - 1]", f"""
+        SELECT GREATEST({first_counted}, comebacks.return_date) AS day, comebacks.inactivity_days,
+               periods.period_days, 1 AS reactivated, 0 AS reactivated_revenue
+        FROM comebacks CROSS JOIN periods
+        UNION ALL
+        SELECT {last_counted}, comebacks.inactivity_days, periods.period_days, -1, 0
+        FROM comebacks CROSS JOIN periods
+        UNION ALL
+        SELECT GREATEST(revenue_days.activity_date, {first_counted}), comebacks.inactivity_days,
+               periods.period_days, 0, revenue_days.revenue
+        FROM comebacks CROSS JOIN periods
+        JOIN active_days AS revenue_days ON {revenue_days}
+        UNION ALL
+        SELECT {last_counted}, comebacks.inactivity_days, periods.period_days, 0, -revenue_days.revenue
+        FROM comebacks CROSS JOIN periods
+        JOIN active_days AS revenue_days ON {revenue_days}
+    """)
+    running_totals(query, "reactivation_totals", "reactivation_events", "calendar_windows_periods",
+                   ["inactivity_days", "period_days"], ["reactivated", "reactivated_revenue"])
+    inactive_at_start = "COALESCE(period_start.inactive_customers, 0)"
+    query.add("final", "per day in [:start, :end], N and P: inactive at the period start, reactivated since, "
+              "and their revenue", f"""
+        SELECT reactivation_totals.day AS as_of_date, reactivation_totals.inactivity_days,
+               reactivation_totals.period_days,
+               {inactive_at_start} AS inactive_at_start,
+               reactivation_totals.reactivated_to_date AS reactivated,
+               {ratio('reactivation_totals.reactivated_to_date', inactive_at_start)} AS reactivation_rate,
+               reactivation_totals.reactivated_revenue_to_date AS reactivated_revenue
+        FROM reactivation_totals
+        LEFT JOIN lifecycle AS period_start ON {_at_period_start('reactivation_totals')}
+        WHERE reactivation_totals.day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+    """)
+    return replace_rows(conn, f"{s}.reactivation_daily", query, date_column="as_of_date", start=start, end=end)
 
 
 def refresh_retention_daily(
@@ -265,133 +414,25 @@ def refresh_retention_daily(
     inactivity_days: Sequence[int],
     period_days: Sequence[int],
 ) -> int:
-    """For period (S, D]: customers in the active base at the end of S, how many are inactive at D.
-
-    A customer churned for D when D lies in one of their inactive stretches and S = D - P in
-    one of their in-base stretches (the one just before, or an earlier one when P > N).
-    """
+    """For period (S, D]: customers in the active base at the end of S, how many are inactive at D."""
     s = schema_prefix(conn, schema)
-    first = _first_day(conn, s, start, max(period_days))
-    sql = f"""
-        INSERT INTO {s}.retention_daily (as_of_date, inactivity_days, period_days, customers_at_start,
-            retained, churned, retention_rate, churn_rate)
-        {_retention_select(s, inactivity_days, period_days, first, end)}
-    """
-    return _replace(conn, s, "retention_daily", start, end, sql, {})
-
-
-def _retention_select(s: str, inactivity_days: Sequence[int], period_days: Sequence[int], first: date, end: date) -> str:
-    periods = int_values("p", "p", period_days)
-    return f"""
-        WITH {_spans_ctes(s)}, {_lifecycle_ctes(inactivity_days, first, end)},
-        {_inactive_periods_cte(inactivity_days)},
-        churn_spans AS (
-            SELECT i.n, p.p,
-                   GREATEST(i.inactive_from, {add_days('b.base_from', 'p.p')}) AS first_day,
-                   LEAST(i.inactive_to, {add_days('b.base_to', 'p.p')}) AS last_day
-            FROM periods i
-            JOIN periods b ON b.customer_id = i.customer_id AND b.n = i.n AND b.inactive_from <= i.inactive_from
-            CROSS JOIN {periods}
-            WHERE {add_days('b.base_from', 'p.p')} <= i.inactive_to AND {add_days('b.base_to', 'p.p')} >= i.inactive_from
-        ),
-        day_deltas AS (
-            SELECT day, n, p, SUM(d_count) AS d_count FROM (
-                SELECT first_day AS day, n, p, 1 AS d_count FROM churn_spans
-                UNION ALL
-                SELECT {add_days('last_day', 1)}, n, p, -1 FROM churn_spans
-            ) x GROUP BY day, n, p
-        ),
-        running AS (
-            SELECT l.day, l.n, p.p,
-                   SUM(COALESCE(dd.d_count, 0)) OVER (PARTITION BY l.n, p.p ORDER BY l.day ROWS UNBOUNDED PRECEDING) AS churned
-            FROM lifecycle l CROSS JOIN {periods}
-            LEFT JOIN day_deltas dd ON dd.day = l.day AND dd.n = l.n AND dd.p = p.p
-        )
-        SELECT r.day AS as_of_date, r.n AS inactivity_days, r.p AS period_days,
-               COALESCE(st.active_c, 0) AS customers_at_start, COALESCE(st.active_c, 0) - r.churned AS retained,
-               r.churned AS churned, 1 - {ratio('r.churned', 'COALESCE(st.active_c, 0)')} AS retention_rate,
-               {ratio('r.churned', 'COALESCE(st.active_c, 0)')} AS churn_rate
-        FROM running r
-        LEFT JOIN lifecycle st ON st.n = r.n AND st.day = {add_days('r.day', '-r.p')}
-        WHERE r.day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-    """
+    query = Query(["as_of_date", "inactivity_days", "period_days", "customers_at_start", "retained", "churned",
+                   "retention_rate", "churn_rate"],
+                  _range_params(start, end, _first_day(conn, schema, start, max(period_days))))
+    _add_retention(query, s, inactivity_days, period_days, "final")
+    return replace_rows(conn, f"{s}.retention_daily", query, date_column="as_of_date", start=start, end=end)
 
 
 def refresh_purchase_daily(
     conn: Connection, schema: str, start: date, end: date, period_days: Sequence[int]
 ) -> int:
-    """Orders, buyers, revenue and repeat buyers over the P days (D - P, D].
-
-    For an order day x (k orders) with the customer's previous/next order days, the customer
-    is a buyer for D in [x, min(next, x + P) - 1], the D for which x is their latest order day
-    in the period; they are a repeat buyer on those D when k >= 2, or while prev is still in
-    the period (D < prev + P).
-    """
+    """Orders, buyers, revenue and repeat buyers over the P days (D - P, D]."""
     s = schema_prefix(conn, schema)
-    first = _first_day(conn, s, start, 0)
-    sql = f"""
-        INSERT INTO {s}.purchase_daily (as_of_date, period_days, orders, buyers, revenue,
-            average_order_value, purchase_frequency, repeat_buyers, repeat_purchase_rate)
-        {_purchase_select(s, period_days, first, end)}
-    """
-    return _replace(conn, s, "purchase_daily", start, end, sql, {})
-
-
-def _purchase_select(s: str, period_days: Sequence[int], first: date, end: date) -> str:
-    periods = int_values("p", "p", period_days)
-    return f"""
-        WITH act AS (
-            SELECT customer_id, activity_date AS d, orders, revenue
-            FROM {s}.customer_daily_activity
-            WHERE orders > 0 AND activity_date <= CAST(:end AS DATE)
-        ),
-        order_days AS (
-            SELECT customer_id, d, orders AS k, revenue AS v,
-                   LAG(d) OVER (PARTITION BY customer_id ORDER BY d) AS prev_d,
-                   COALESCE(LEAD(d) OVER (PARTITION BY customer_id ORDER BY d), {END_PLUS_1}) AS next_d
-            FROM act
-        ),
-        deltas AS (
-            SELECT o.d AS day, p.p, o.k AS d_orders, o.v AS d_revenue, 1 AS d_buyers,
-                   CASE WHEN o.k >= 2 OR o.d - o.prev_d < p.p THEN 1 ELSE 0 END AS d_repeat
-            FROM order_days o CROSS JOIN {periods}
-            UNION ALL
-            SELECT {add_days('o.d', 'p.p')}, p.p, -o.k, -o.v, 0, 0
-            FROM order_days o CROSS JOIN {periods}
-            UNION ALL
-            SELECT LEAST(o.next_d, {add_days('o.d', 'p.p')}), p.p, 0, 0, -1, 0
-            FROM order_days o CROSS JOIN {periods}
-            UNION ALL
-            SELECT CASE WHEN o.k >= 2 THEN LEAST(o.next_d, {add_days('o.d', 'p.p')})
-                        ELSE LEAST(o.next_d, {add_days('o.prev_d', 'p.p')}) END, p.p, 0, 0, 0, -1
-            FROM order_days o CROSS JOIN {periods}
-            WHERE o.k >= 2 OR o.d - o.prev_d < p.p
-        ),
-        day_deltas AS (
-            SELECT day, p, SUM(d_orders) AS d_orders, SUM(d_revenue) AS d_revenue,
-                   SUM(d_buyers) AS d_buyers, SUM(d_repeat) AS d_repeat
-            FROM deltas GROUP BY day, p
-        ),
-        {calendar_cte('purchase_calendar', first, end)},
-        running AS (
-            SELECT c.day, p.p,
-                   SUM(COALESCE(dd.d_orders, 0)) OVER w AS orders,
-                   SUM(COALESCE(dd.d_buyers, 0)) OVER w AS buyers,
-                   SUM(COALESCE(dd.d_revenue, 0)) OVER w AS revenue,
-                   SUM(COALESCE(dd.d_repeat, 0)) OVER w AS repeat_buyers
-            FROM purchase_calendar c CROSS JOIN {periods}
-            LEFT JOIN day_deltas dd ON dd.day = c.day AND dd.p = p.p
-            WINDOW w AS (PARTITION BY p.p ORDER BY c.day ROWS UNBOUNDED PRECEDING)
-        )
-        SELECT day AS as_of_date, p AS period_days, orders, buyers, revenue,
-               {ratio('revenue', 'orders')} AS average_order_value, {ratio('orders', 'buyers')} AS purchase_frequency,
-               repeat_buyers, {ratio('repeat_buyers', 'buyers')} AS repeat_purchase_rate
-        FROM running
-        WHERE day BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
-    """
-
-
-CLV_PERIOD_DAYS = 365
+    query = Query(["as_of_date", "period_days", "orders", "buyers", "revenue", "average_order_value",
+                   "purchase_frequency", "repeat_buyers", "repeat_purchase_rate"],
+                  _range_params(start, end, _first_day(conn, schema, start, 0)))
+    _add_purchases(query, s, period_days, "final")
+    return replace_rows(conn, f"{s}.purchase_daily", query, date_column="as_of_date", start=start, end=end)
 
 
 def refresh_clv_daily(conn: Connection, schema: str, start: date, end: date, inactivity_days: Sequence[int]) -> int:
@@ -399,16 +440,20 @@ def refresh_clv_daily(conn: Connection, schema: str, start: date, end: date, ina
     365 days: AOV and purchase frequency as purchase_daily with P = 365, annual churn as
     retention_daily's churn rate with P = 365, lifespan = 1 / annual churn (NULL when churn is 0)."""
     s = schema_prefix(conn, schema)
-    first = _first_day(conn, s, start, CLV_PERIOD_DAYS)
-    sql = f"""
-        INSERT INTO {s}.clv_daily (as_of_date, inactivity_days, average_order_value, purchases_per_year,
-            annual_churn_rate, expected_lifespan_years, clv)
-        WITH yearly_retention AS ({_retention_select(s, inactivity_days, (CLV_PERIOD_DAYS,), first, end)}),
-        yearly_purchases AS ({_purchase_select(s, (CLV_PERIOD_DAYS,), first, end)})
-        SELECT r.as_of_date, r.inactivity_days, p.average_order_value, p.purchase_frequency, r.churn_rate,
-               1 / NULLIF(r.churn_rate, 0),
-               p.average_order_value * p.purchase_frequency / NULLIF(r.churn_rate, 0)
-        FROM yearly_retention r
-        JOIN yearly_purchases p ON p.as_of_date = r.as_of_date
-    """
-    return _replace(conn, s, "clv_daily", start, end, sql, {})
+    query = Query(["as_of_date", "inactivity_days", "average_order_value", "purchases_per_year",
+                   "annual_churn_rate", "expected_lifespan_years", "clv"],
+                  _range_params(start, end, _first_day(conn, schema, start, CLV_PERIOD_DAYS)))
+    _add_retention(query, s, inactivity_days, (CLV_PERIOD_DAYS,), "yearly_retention")
+    _add_purchases(query, s, (CLV_PERIOD_DAYS,), "yearly_purchases")
+    query.add("final", "per day in [:start, :end] and N: the CLV and its components", """
+        SELECT yearly_retention.as_of_date, yearly_retention.inactivity_days,
+               yearly_purchases.average_order_value,
+               yearly_purchases.purchase_frequency AS purchases_per_year,
+               yearly_retention.churn_rate AS annual_churn_rate,
+               1 / NULLIF(yearly_retention.churn_rate, 0) AS expected_lifespan_years,
+               yearly_purchases.average_order_value * yearly_purchases.purchase_frequency
+                   / NULLIF(yearly_retention.churn_rate, 0) AS clv
+        FROM yearly_retention
+        JOIN yearly_purchases ON yearly_purchases.as_of_date = yearly_retention.as_of_date
+    """)
+    return replace_rows(conn, f"{s}.clv_daily", query, date_column="as_of_date", start=start, end=end)

@@ -18,7 +18,8 @@ prediction horizon is in days.
 
 from __future__ import annotations
 
-from dataclasses import asdict, astuple, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, astuple, dataclass, fields
 from datetime import date
 
 import numpy as np
@@ -27,6 +28,8 @@ from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from rekindle.sql import days_between, schema_prefix
 
 # Columns of the `customer_predictions` table, in order.
 PREDICTION_COLUMNS = [
@@ -199,12 +202,12 @@ def simulate_bgnbd(params: BGNBDParams, T, rng: np.random.Generator) -> tuple[np
 def customer_summary_sql(schema: str) -> str:
     """(customer_id, frequency, recency, "T") in days as of :as_of, from the purchase days
     (orders > 0) in customer_daily_activity up to :as_of. `schema` is pasted in as given, so
-    quote it first if it needs quoting. Portable DuckDB / PostgreSQL: DATE - DATE is days."""
+    quote it first if it needs quoting."""
     return f"""
         SELECT customer_id,
                COUNT(DISTINCT activity_date) - 1 AS frequency,
-               MAX(activity_date) - MIN(activity_date) AS recency,
-               CAST(:as_of AS DATE) - MIN(activity_date) AS "T"
+               {days_between('MIN(activity_date)', 'MAX(activity_date)')} AS recency,
+               {days_between('MIN(activity_date)', 'CAST(:as_of AS DATE)')} AS "T"
         FROM {schema}.customer_daily_activity
         WHERE orders > 0 AND activity_date <= CAST(:as_of AS DATE)
         GROUP BY customer_id
@@ -220,8 +223,7 @@ def predict_customers(
     One row per customer with a purchase up to `as_of`: customer_id, frequency, recency,
     T (days), p_alive, expected_purchases_{horizon_days}d and the fitted r, alpha (days), a, b.
     """
-    prefix = conn.dialect.identifier_preparer.quote_schema(schema)
-    result = conn.execute(text(customer_summary_sql(prefix)), {"as_of": as_of})
+    result = conn.execute(text(customer_summary_sql(schema_prefix(conn, schema))), {"as_of": as_of})
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     history = (frame["frequency"], frame["recency"], frame["T"])
     # Nothing to learn before some customer has come back (e.g. in the first days of data):
@@ -241,3 +243,21 @@ def predictions_frame(predictions: pd.DataFrame, as_of: date) -> pd.DataFrame:
     frame = predictions.rename(columns={"recency": "recency_days", "T": "age_days"})
     frame.insert(0, "as_of_date", as_of)
     return frame[PREDICTION_COLUMNS]
+
+
+def refresh_customer_predictions(
+    conn: Connection,
+    schema: str,
+    as_of: date,
+    insert_frame: Callable[[Connection, str, pd.DataFrame], int],
+) -> tuple[int, dict[str, float]]:
+    """Replace customer_predictions (a snapshot) with the 90-day predictions as of `as_of`,
+    written by `insert_frame(conn, table, frame)` (the warehouse's bulk loader). Returns the
+    rows written and the fitted r, alpha (days), a, b (NaN when nothing could be fitted;
+    empty without customers)."""
+    scored = predict_customers(conn, schema, as_of)
+    frame = predictions_frame(scored, as_of)
+    conn.execute(text(f"DELETE FROM {schema_prefix(conn, schema)}.customer_predictions"))
+    insert_frame(conn, "customer_predictions", frame)
+    params = scored[[field.name for field in fields(BGNBDParams)]].iloc[0].to_dict() if len(scored) else {}
+    return len(frame), params

@@ -29,9 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rekindle.landing import OUTSIDE_LANDING_ZONE, UNREADABLE_FILE, LandingFile, list_files
-from rekindle.raw_validation import ID_COLUMN, QUARANTINE_COLUMNS, ExtractedPartition, extract_partition, validate_frames
+from rekindle.raw_validation import QUARANTINE_COLUMNS, ExtractedPartition, extract_partition, validate_frames
 from rekindle.settings import Settings
-from rekindle.tables import RAW_COLUMNS, RAW_TABLE
+from rekindle.sources import SOURCES
+from rekindle.sources import source as landing_source
 
 DUPLICATE_OTHER_DAY = "duplicate_other_day"
 BLOCKING_REASONS = (UNREADABLE_FILE, OUTSIDE_LANDING_ZONE)
@@ -123,7 +124,7 @@ def resolve_duplicates_across_days(
 
 def quarantine_rows(source: str, rows: pd.DataFrame, reason: str) -> pd.DataFrame:
     """Typed raw rows as quarantine rows; the record is the row's values as text."""
-    columns = RAW_COLUMNS[source]
+    columns = landing_source(source).column_names
     records = [json.dumps({c: _as_text(v) for c, v in zip(columns, values)}, ensure_ascii=False)
                for values in rows[columns].itertuples(index=False, name=None)]
     return pd.DataFrame({
@@ -138,7 +139,8 @@ def quarantine_rows(source: str, rows: pd.DataFrame, reason: str) -> pd.DataFram
 def revalidate_parked(source: str, parked: pd.DataFrame, currency: str) -> pd.DataFrame:
     """Typed raw rows back from parked quarantine records (they passed every row rule when they
     were parked), with their `record` to find them again in quarantine."""
-    id_column = ID_COLUMN[source]
+    landing = landing_source(source)
+    id_column = landing.id_column
     typed = []
     for (day, source_file), group in parked.groupby(["partition_date", "source_file"], sort=True):
         frame = pd.DataFrame([json.loads(r) for r in group["record"]], dtype=object)
@@ -146,7 +148,7 @@ def revalidate_parked(source: str, parked: pd.DataFrame, currency: str) -> pd.Da
         accepted = validate_frames(source, _as_date(day), [(file, frame)], currency).accepted
         by_id = dict(zip((json.loads(r).get(id_column) for r in group["record"]), group["record"]))
         typed.append(accepted.assign(record=[by_id.get(i) for i in accepted[id_column]]))
-    columns = [*RAW_COLUMNS[source], "partition_date", "source_file", "record"]
+    columns = [*landing.column_names, "partition_date", "source_file", "record"]
     return pd.concat([pd.DataFrame(columns=columns), *typed], ignore_index=True)
 
 
@@ -159,10 +161,11 @@ def park_cross_day_duplicates(conn: Connection, schema: str) -> dict[str, list[d
     metadata = build_metadata(schema)
     inspector = sa.inspect(conn)
     moved: dict[str, list[date]] = {}
-    for source, table_name in RAW_TABLE.items():
+    for landing in SOURCES:
+        table_name, id_column = landing.table, landing.id_column
         if not inspector.has_table(table_name, schema=schema):
             continue
-        table, id_column = metadata.tables[f"{schema}.{table_name}"], ID_COLUMN[source]
+        table = metadata.tables[f"{schema}.{table_name}"]
         repeated = (
             sa.select(table.c[id_column]).group_by(table.c[id_column])
             .having(sa.func.count(sa.distinct(table.c.partition_date)) > 1)
@@ -176,7 +179,7 @@ def park_cross_day_duplicates(conn: Connection, schema: str) -> dict[str, list[d
         for day, group in later.groupby("partition_date"):
             conn.execute(table.delete().where(
                 table.c.partition_date == day, table.c[id_column].in_(list(group[id_column]))))
-        parked = quarantine_rows(source, later, DUPLICATE_OTHER_DAY)
+        parked = quarantine_rows(landing.name, later, DUPLICATE_OTHER_DAY)
         conn.execute(metadata.tables[f"{schema}.quarantine"].insert(), parked.to_dict("records"))
         moved[table_name] = sorted({_as_date(d) for d in later["partition_date"]})
     return moved
@@ -188,8 +191,8 @@ def park_cross_day_duplicates(conn: Connection, schema: str) -> dict[str, list[d
 def write_raw_load(conn: Connection, warehouse, load: RawLoad, currency: str) -> None:
     """Apply a load inside the caller's transaction: loaded days replaced, blocked days' file
     errors recorded, and the cross-day decision applied to every day it touches."""
-    source, table = load.source, RAW_TABLE[load.source]
-    id_column = ID_COLUMN[source]
+    landing = landing_source(load.source)
+    source, table, id_column = landing.name, landing.table, landing.id_column
     raw, quarantine = warehouse.table(table), warehouse.table("quarantine")
     loaded_days = sorted(load.loaded)
     other_day = raw.c.partition_date.not_in(loaded_days) if loaded_days else sa.true()
@@ -245,7 +248,7 @@ def write_raw_load(conn: Connection, warehouse, load: RawLoad, currency: str) ->
         moved.setdefault(_as_date(day), [0, 0])[1] += len(rows)
     accepted.append(decision.restored.drop(columns=["record"]))
 
-    raw_columns = [*RAW_COLUMNS[source], "partition_date", "source_file"]
+    raw_columns = [*landing.column_names, "partition_date", "source_file"]
     warehouse.bulk_insert(conn, table, _concat(accepted, raw_columns))
     warehouse.bulk_insert(conn, "quarantine", _concat(rejected, QUARANTINE_COLUMNS))
     load.moved = {day: (demoted, restored) for day, (demoted, restored) in sorted(moved.items())}

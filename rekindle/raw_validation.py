@@ -8,7 +8,8 @@ A rejected row carries exactly one reason: the first failing check, in this orde
                                  per line, record = {"line": <its text>}); the file's other rows go on
    ``missing_column:<name>``     the file lacks a required column (every other row of that file)
 3. ``invalid_text`` (a loaded column holds a NUL character, which PostgreSQL cannot store),
-   ``missing_value:<column>``, ``invalid_timestamp``, ``outside_partition``, then per source
+   ``missing_value:<column>``, ``invalid_timestamp``, ``outside_partition``, then the value
+   rules of the source's record (rekindle.sources), in column order:
    ``invalid_amount``, ``negative_amount``, ``currency_mismatch``, ``invalid_status`` (orders),
    ``invalid_group``, ``invalid_cost``, ``negative_cost`` (campaign_touches),
    ``invalid_nps_score``, ``invalid_csat_score`` (surveys). An amount or cost is invalid unless
@@ -32,26 +33,9 @@ import pyarrow as pa
 
 from rekindle.landing import MALFORMED_LINE, NOTICE_TEXT, LandingFile, LandingFileError, list_files, read_file
 from rekindle.settings import Settings
-from rekindle.tables import RAW_COLUMNS
+from rekindle.sources import MONEY, Money, OneOf, ReportingCurrency, Source, ValueRule, WholeNumber
+from rekindle.sources import source as landing_source
 
-ID_COLUMN = {"orders": "order_id", "events": "event_id", "campaign_touches": "touch_id", "surveys": "response_id"}
-TIMESTAMP_COLUMN = {
-    "orders": "ordered_at",
-    "events": "occurred_at",
-    "campaign_touches": "sent_at",
-    "surveys": "responded_at",
-}
-_REQUIRED = {
-    "orders": {"order_id", "customer_id", "ordered_at", "amount"},
-    "events": {"event_id", "customer_id", "occurred_at", "event_type"},
-    "campaign_touches": {"touch_id", "customer_id", "campaign_id", "sent_at", "group"},
-    "surveys": {"response_id", "customer_id", "responded_at", "nps_score"},
-}
-# In table order, so the first missing one is reported.
-REQUIRED_COLUMNS = {source: [c for c in columns if c in _REQUIRED[source]] for source, columns in RAW_COLUMNS.items()}
-ORDER_STATUSES = ("completed", "cancelled", "refunded")
-DEFAULT_ORDER_STATUS = "completed"
-TOUCH_GROUPS = ("treatment", "control")
 QUARANTINE_COLUMNS = ["source", "partition_date", "source_file", "reason", "record"]
 
 
@@ -59,7 +43,7 @@ QUARANTINE_COLUMNS = ["source", "partition_date", "source_file", "reason", "reco
 class ExtractedPartition:
     source: str
     partition_date: date
-    accepted: pd.DataFrame  # RAW_COLUMNS[source] + partition_date, source_file; typed
+    accepted: pd.DataFrame  # the source's columns + partition_date, source_file; typed
     quarantined: pd.DataFrame  # QUARANTINE_COLUMNS
     files: list[LandingFile]
     rows_read: int  # == len(accepted) + len(quarantined)
@@ -101,8 +85,7 @@ def validate_frames(
 
     Frames hold the raw text values; they are put in delivery order (oldest file first) here.
     """
-    if source not in RAW_COLUMNS:
-        raise ValueError(f"unknown landing source {source!r}; expected one of {', '.join(RAW_COLUMNS)}")
+    landing = landing_source(source)
     frames = sorted(frames, key=lambda item: (item[0].mtime_ns, item[0].relative_path))
     files = [file for file, _ in frames]
     raw_frames: dict[int, pd.DataFrame] = {}  # file index -> raw frame, for quarantine records
@@ -126,7 +109,7 @@ def validate_frames(
             rows_read += len(malformed)
         raw_frames[i] = frame
         rows_read += len(frame)
-        missing = next((c for c in REQUIRED_COLUMNS[source] if c not in frame.columns), None)
+        missing = next((c for c in landing.required_columns if c not in frame.columns), None)
         if missing is not None:
             pieces.append(
                 _quarantine_piece(i, np.arange(len(frame)), f"missing_column:{missing}", _records(frame))
@@ -134,9 +117,9 @@ def validate_frames(
         else:
             usable.append(i)
 
-    raw = _combine(source, {i: raw_frames[i] for i in usable})
-    reason, values = _check_rows(source, day, raw, currency)
-    kept = _resolve_duplicates(source, reason, values)
+    raw = _combine(landing, {i: raw_frames[i] for i in usable})
+    reason, values = _check_rows(landing, day, raw, currency)
+    kept = _resolve_duplicates(landing, reason, values)
 
     rejected = np.flatnonzero(pd.notna(reason))
     file_index = raw["_file"].to_numpy()
@@ -176,9 +159,9 @@ def _cause(error: LandingFileError) -> str:
 # --- row checks ---------------------------------------------------------------------------
 
 
-def _combine(source: str, frames: dict[int, pd.DataFrame]) -> pd.DataFrame:
+def _combine(source: Source, frames: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """One frame of the source's columns (absent optional ones as missing) plus _file and _row."""
-    columns = RAW_COLUMNS[source]
+    columns = source.column_names
     parts = [
         frame.reindex(columns=columns).assign(_file=i, _row=np.arange(len(frame)))
         for i, frame in frames.items()
@@ -189,7 +172,7 @@ def _combine(source: str, frames: dict[int, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([empty, *parts], ignore_index=True)
 
 
-def _check_rows(source: str, day: date, raw: pd.DataFrame, currency: str) -> tuple[np.ndarray, pd.DataFrame]:
+def _check_rows(source: Source, day: date, raw: pd.DataFrame, currency: str) -> tuple[np.ndarray, pd.DataFrame]:
     """Checks of rule 3: the reason of each rejected row (None if it passed) and the normalized
     values (text still in pandas' str dtype; converted for the accepted rows only)."""
     reason = np.full(len(raw), None, dtype=object)
@@ -200,12 +183,12 @@ def _check_rows(source: str, day: date, raw: pd.DataFrame, currency: str) -> tup
         reason[hit] = name
         pending[hit] = False
 
-    text = {c: _clean_text(raw[c]) for c in RAW_COLUMNS[source]}
+    text = {c: _clean_text(raw[c]) for c in source.column_names}
     reject(np.logical_or.reduce([_has_nul(values) for values in text.values()]), "invalid_text")
-    for column in REQUIRED_COLUMNS[source]:
+    for column in source.required_columns:
         reject(text[column].isna(), f"missing_value:{column}")
 
-    ts_column = TIMESTAMP_COLUMN[source]
+    ts_column = source.timestamp_column
     # format="ISO8601" parses each value on its own, so offsets, "Z" and date-only values can mix.
     # It wants "T" and "Z" in capitals; RFC 3339 allows "t" and "z" too.
     timestamps = pd.to_datetime(text[ts_column].str.upper(), utc=True, format="ISO8601", errors="coerce")
@@ -215,38 +198,43 @@ def _check_rows(source: str, day: date, raw: pd.DataFrame, currency: str) -> tup
     reject(~((timestamps >= start) & (timestamps < start + timedelta(days=1))), "outside_partition")
 
     typed: dict[str, pd.Series] = {ts_column: timestamps}
-    if source == "orders":
-        amount = _to_number(text["amount"])
-        reject(~_is_money(amount), "invalid_amount")
-        reject(amount < 0, "negative_amount")
-        row_currency = text["currency"].str.upper()
-        reject(row_currency.notna() & (row_currency != currency.upper()), "currency_mismatch")
-        status = text["status"].str.lower().fillna(DEFAULT_ORDER_STATUS)
-        reject(~status.isin(ORDER_STATUSES), "invalid_status")
-        typed.update(amount=_round_money(amount), currency=row_currency.fillna(currency.upper()), status=status)
-    elif source == "campaign_touches":
-        group = text["group"].str.lower()
-        reject(~group.isin(TOUCH_GROUPS), "invalid_group")
-        cost = _to_number(text["cost"].fillna("0"))
-        reject(~_is_money(cost), "invalid_cost")
-        reject(cost < 0, "negative_cost")
-        typed.update(group=group, cost=_round_money(cost))
-    elif source == "surveys":
-        nps = _to_whole_number(text["nps_score"])
-        reject(~((nps >= 0) & (nps <= 10)), "invalid_nps_score")
-        csat = _to_whole_number(text["csat_score"])
-        reject(text["csat_score"].notna() & ~((csat >= 1) & (csat <= 5)), "invalid_csat_score")
-        typed.update(nps_score=_to_int64(nps), csat_score=_to_int64(csat))
-    return reason, pd.DataFrame({c: typed.get(c, text[c]) for c in RAW_COLUMNS[source]})
+    for column in source.columns:
+        if column.rule is not None:
+            typed[column.name] = _apply_rule(column.rule, text[column.name], reject, currency)
+    return reason, pd.DataFrame({c: typed.get(c, text[c]) for c in source.column_names})
 
 
-def _resolve_duplicates(source: str, reason: np.ndarray, values: pd.DataFrame) -> np.ndarray:
+def _apply_rule(rule: ValueRule, text: pd.Series, reject, currency: str) -> pd.Series:
+    """Rejects the rows that break `rule` (through `reject`); returns the column's typed values."""
+    if isinstance(rule, Money):
+        number = _to_number(text if rule.default is None else text.fillna(rule.default))
+        reject(~_is_money(number), rule.invalid_reason)
+        reject(number < 0, rule.negative_reason)
+        return _round_money(number)
+    if isinstance(rule, OneOf):
+        values = text.str.lower()
+        if rule.default is not None:
+            values = values.fillna(rule.default)
+        reject(~values.isin(rule.values), rule.reason)
+        return values
+    if isinstance(rule, ReportingCurrency):
+        code = text.str.upper()
+        reject(code.notna() & (code != currency.upper()), rule.reason)
+        return code.fillna(currency.upper())
+    if isinstance(rule, WholeNumber):
+        number = _to_whole_number(text)
+        reject(text.notna() & ~((number >= rule.minimum) & (number <= rule.maximum)), rule.reason)
+        return _to_int64(number)
+    raise TypeError(f"no validation for the value rule {rule!r}")
+
+
+def _resolve_duplicates(source: Source, reason: np.ndarray, values: pd.DataFrame) -> np.ndarray:
     """Rule 4 on the rows that passed rule 3: marks the losers in `reason`, returns the kept rows.
 
     Rows are in delivery order, so the last row of an id is the newest version and wins.
     """
     passed = np.flatnonzero(pd.isna(reason))
-    id_column = ID_COLUMN[source]
+    id_column = source.id_column
     shared = passed[values[id_column].iloc[passed].duplicated(keep=False).to_numpy()]
     if len(shared) == 0:
         return passed
@@ -276,8 +264,8 @@ def _has_nul(text: pd.Series) -> np.ndarray:
 
 
 # Money is NUMERIC(18, 4): 14 digits before the decimal point, 4 after.
-MONEY_DECIMALS = 4
-MONEY_LIMIT = 1e14
+MONEY_DECIMALS = MONEY.scale
+MONEY_LIMIT = 10.0 ** (MONEY.precision - MONEY.scale)
 
 
 def _round_money(number: pd.Series) -> pd.Series:

@@ -13,7 +13,8 @@ half up. Customers without a completed order up to D (events only) are `no_order
 The segment map is the widely used 5 x 5 R/F segment grid (hibernating, at_risk,
 cannot_lose_them, about_to_sleep, need_attention, loyal, promising, new_customers,
 potential_loyalist, champions), read with FM in place of F so that monetary value counts,
-and with `lost` split off its lowest corner:
+and with `lost` split off its lowest corner (the SQL joins it on R and on F + M, as
+2 FM - 1 <= F + M <= 2 FM is FM = (F + M) / 2 rounded half up):
 
     R \\ FM | 1               | 2                  | 3                  | 4         | 5
     -------+-----------------+--------------------+--------------------+-----------+-----------------
@@ -42,13 +43,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import add_days, calendar_cte, count_rows, int_values, schema_prefix
+from rekindle.sql import (
+    Query,
+    add_days,
+    calendar,
+    days_between,
+    integer_series,
+    replace_rows,
+    schema_prefix,
+    type_name,
+)
+from rekindle.tables import MONEY
 
 CHUNK_DAYS = 92
-MONEY = "NUMERIC(18, 4)"  # the money type of rekindle.tables; narrower than the engines' SUM types
+TRAILING_DAYS = 365  # F and M count the orders of the days D-364..D
 
 NO_ORDERS = "no_orders"
 # RFM_GRID[r][fm - 1]: the segment of R score r and FM score fm (the table above).
@@ -72,108 +82,115 @@ def bucket_labels(n: int) -> tuple[str, str, str]:
     return f"{n}-{2 * n - 1}", f"{2 * n}-{4 * n - 1}", f"{4 * n}+"
 
 
-def _literal(value: int | str) -> str:
-    return str(int(value)) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+def _add_windows_and_buckets(query: Query, inactivity_days: Sequence[int]) -> None:
+    query.add_values("windows", "the inactivity windows N", [{"inactivity_days": int(n)} for n in inactivity_days])
+    query.add_values("buckets", "per N, the inactivity bands 0, 1, 2 = [N, 2N), [2N, 4N), 4N+ and their labels", [
+        {"inactivity_days": int(n), "band": band, "label": label}
+        for n in inactivity_days for band, label in enumerate(bucket_labels(int(n)))
+    ])
 
 
-def _values(alias: str, columns: Sequence[str], rows: Sequence[Sequence[int | str]]) -> str:
-    body = ", ".join("(" + ", ".join(_literal(v) for v in r) + ")" for r in rows)
-    return f"(SELECT * FROM (VALUES {body}) AS v({', '.join(columns)})) AS {alias}"
-
-
-def _rfm_grid() -> str:
-    rows = [(r, f, m, rfm_segment(r, f, m)) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)]
-    return _values("g", ["r", "f", "m", "segment"], rows)
-
-
-def _buckets(inactivity_days: Sequence[int]) -> str:
-    return _values("b", ["n", "band", "label"], [(n, band, label) for n in inactivity_days
-                                                  for band, label in enumerate(bucket_labels(n))])
-
-
-def _band(gap: str, n: str | int) -> str:
-    """SQL for the index into bucket_labels(n) of an inactive customer's days_inactive `gap`."""
-    return f"CASE WHEN {gap} >= 4 * {n} THEN 2 WHEN {gap} >= 2 * {n} THEN 1 ELSE 0 END"
-
-
-def _rfm_ctes(s: str, start: date, end: date) -> str:
-    """calendar(day) for [start, end]; people(customer_id, k); and rfm: one row per customer k
-    seen by D and day D in the range, with last_active, lifetime_orders, lifetime_revenue and
-    rfm_segment as of D. Binds :start and :end."""
-    start_p, end_p = "CAST(:start AS DATE)", "CAST(:end AS DATE)"
-    over = "PARTITION BY day, last_order IS NULL ORDER BY {v}, k"
-    if start == end:
+def _add_rfm(query: Query, s: str, money: str, single_day: bool) -> None:
+    """Adds `people` (customer_id, customer_number) and `rfm`: per customer seen by D and day D
+    in [:start, :end], the last active day, lifetime orders and revenue, and the RFM segment as of D."""
+    query.add_values("rfm_segment_grid", "the segment of each R and FM score (RFM_GRID, rekindle/segments.py)", [
+        {"r_score": r, "fm_score": fm, "segment": RFM_GRID[r][fm - 1]} for r in range(1, 6) for fm in range(1, 6)
+    ])
+    query.add("people", "the customers seen by :end, numbered in byte order of customer_id: the quintiles' "
+              "tie-breaker, and a cheap integer key for the big sorts below", f"""
+        SELECT customer_id, ROW_NUMBER() OVER (ORDER BY customer_id COLLATE "C") AS customer_number
+        FROM (
+            SELECT DISTINCT customer_id FROM {s}.customer_daily_activity WHERE activity_date <= CAST(:end AS DATE)
+        ) AS seen
+    """)
+    query.add("numbered_activity", "the active days up to :end, by customer number", f"""
+        SELECT people.customer_number, activity.activity_date, activity.orders, activity.revenue
+        FROM {s}.customer_daily_activity AS activity
+        JOIN people ON people.customer_id = activity.customer_id
+        WHERE activity.activity_date <= CAST(:end AS DATE)
+    """)
+    trailing_start = add_days("CAST(:start AS DATE)", "-CAST(:trailing_days AS INTEGER)")
+    leaves_trailing = add_days("activity_date", ":trailing_days")
+    query.add("changes", "the days in the range on which a customer's state changes, with the change: everything "
+              "before the range folds into one change on :start; then active days; then the days orders leave the "
+              "trailing :trailing_days days", f"""
+        SELECT customer_number, day, MAX(active_day) AS active_day, MAX(order_day) AS order_day,
+               SUM(orders) AS orders, SUM(revenue) AS revenue,
+               SUM(trailing_orders) AS trailing_orders, SUM(trailing_revenue) AS trailing_revenue
+        FROM (
+            SELECT customer_number, CAST(:start AS DATE) AS day, activity_date AS active_day,
+                   CASE WHEN orders > 0 THEN activity_date END AS order_day, orders, revenue,
+                   CASE WHEN activity_date >= {trailing_start} THEN orders ELSE 0 END AS trailing_orders,
+                   CASE WHEN activity_date >= {trailing_start} THEN revenue ELSE 0 END AS trailing_revenue
+            FROM numbered_activity
+            WHERE activity_date < CAST(:start AS DATE)
+            UNION ALL
+            SELECT customer_number, activity_date, activity_date, CASE WHEN orders > 0 THEN activity_date END,
+                   orders, revenue, orders, revenue
+            FROM numbered_activity
+            WHERE activity_date >= CAST(:start AS DATE)
+            UNION ALL
+            SELECT customer_number, {leaves_trailing}, NULL, NULL, 0, 0, -orders, -revenue
+            FROM numbered_activity
+            WHERE orders > 0 AND {leaves_trailing} BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+        ) AS state_changes
+        GROUP BY customer_number, day
+    """, {"trailing_days": TRAILING_DAYS})
+    day_after_end = add_days("CAST(:end AS DATE)", 1)
+    next_change = f"COALESCE(LEAD(day) OVER (PARTITION BY customer_number ORDER BY day), {day_after_end})"
+    query.add("states", "each customer's state from a change day up to the day before the next change", f"""
+        SELECT customer_number, day, {days_between('day', next_change)} AS state_days,
+               MAX(active_day) OVER so_far AS last_active, MAX(order_day) OVER so_far AS last_order,
+               CAST(SUM(orders) OVER so_far AS BIGINT) AS lifetime_orders,
+               CAST(SUM(revenue) OVER so_far AS {money}) AS lifetime_revenue,
+               CAST(SUM(trailing_orders) OVER so_far AS BIGINT) AS trailing_orders,
+               CAST(SUM(trailing_revenue) OVER so_far AS {money}) AS trailing_revenue
+        FROM changes
+        WINDOW so_far AS (PARTITION BY customer_number ORDER BY day ROWS UNBOUNDED PRECEDING)
+    """)
+    if single_day:
         # every state covers the one day; PostgreSQL also plans (and JITs) badly around the
         # 1000-row guess it makes for a generate_series with per-row bounds
-        panel_day, expand = "st.day", "states st"
+        panel_day, expand = "states.day", "states"
     else:
-        panel_day = f"{add_days('st.day', 'g.i')} AS day"
-        expand = "states st CROSS JOIN LATERAL generate_series(0, st.days - 1) AS g(i)"
-    return f"""
-    -- k numbers the customers in byte order of customer_id: the quintiles' tie-breaker, and a
-    -- cheap integer key for the big sorts below
-    people AS (
-        SELECT customer_id, ROW_NUMBER() OVER (ORDER BY customer_id COLLATE "C") AS k
-        FROM (SELECT DISTINCT customer_id FROM {s}.customer_daily_activity WHERE activity_date <= {end_p}) x
-    ),
-    act AS (
-        SELECT p.k, a.activity_date AS d, a.orders, a.revenue
-        FROM {s}.customer_daily_activity a JOIN people p ON p.customer_id = a.customer_id
-        WHERE a.activity_date <= {end_p}
-    ),
-    -- the days in the range on which a customer's state changes, with the change: everything
-    -- before the range folds into one change on :start; then active days; then the days
-    -- orders leave the trailing 365 days
-    changes AS (
-        SELECT k, day, MAX(active_day) AS active_day, MAX(order_day) AS order_day,
-               SUM(orders) AS orders, SUM(revenue) AS revenue, SUM(f) AS f, SUM(m) AS m
-        FROM (
-            SELECT k, {start_p} AS day, d AS active_day, CASE WHEN orders > 0 THEN d END AS order_day,
-                   orders, revenue,
-                   CASE WHEN d >= {add_days(start_p, -365)} THEN orders ELSE 0 END AS f,
-                   CASE WHEN d >= {add_days(start_p, -365)} THEN revenue ELSE 0 END AS m
-            FROM act WHERE d < {start_p}
-            UNION ALL
-            SELECT k, d, d, CASE WHEN orders > 0 THEN d END, orders, revenue, orders, revenue
-            FROM act WHERE d >= {start_p}
-            UNION ALL
-            SELECT k, {add_days('d', 365)}, NULL, NULL, 0, 0, -orders, -revenue
-            FROM act WHERE orders > 0 AND {add_days('d', 365)} BETWEEN {start_p} AND {end_p}
-        ) x
-        GROUP BY k, day
-    ),
-    -- the state from a change day up to the day before the next change
-    states AS (
-        SELECT k, day,
-               COALESCE(LEAD(day) OVER (PARTITION BY k ORDER BY day), {add_days(end_p, 1)}) - day AS days,
-               MAX(active_day) OVER w AS last_active, MAX(order_day) OVER w AS last_order,
-               CAST(SUM(orders) OVER w AS BIGINT) AS lifetime_orders,
-               CAST(SUM(revenue) OVER w AS {MONEY}) AS lifetime_revenue,
-               CAST(SUM(f) OVER w AS BIGINT) AS f, CAST(SUM(m) OVER w AS {MONEY}) AS m
-        FROM changes
-        WINDOW w AS (PARTITION BY k ORDER BY day ROWS UNBOUNDED PRECEDING)
-    ),
-    -- customer x day: each state repeated over its days (output-sized, no range join)
-    panel AS (
-        SELECT st.k, {panel_day}, st.last_active, st.last_order, st.lifetime_orders, st.lifetime_revenue, st.f, st.m
+        panel_day = f"{add_days('states.day', 'day_offsets.day_offset')} AS day"
+        expand = f"states CROSS JOIN LATERAL {integer_series('states.state_days - 1', 'day_offsets', 'day_offset')}"
+    query.add("panel", "customer x day: each state repeated over its days (output-sized, no range join)", f"""
+        SELECT states.customer_number, {panel_day}, states.last_active, states.last_order, states.lifetime_orders,
+               states.lifetime_revenue, states.trailing_orders, states.trailing_revenue
         FROM {expand}
-    ),
-    -- quintiles among the customers with an order (the other partition gets no_orders)
-    scored AS (
-        SELECT k, day, last_active, last_order, lifetime_orders, lifetime_revenue,
-               NTILE(5) OVER ({over.format(v='last_order')}) AS r_score,
-               CASE WHEN f = 0 THEN 1 ELSE NTILE(5) OVER ({over.format(v='f')}) END AS f_score,
-               CASE WHEN m = 0 THEN 1 ELSE NTILE(5) OVER ({over.format(v='m')}) END AS m_score
+    """)
+
+    def quintile(value: str) -> str:
+        return f"NTILE(5) OVER (PARTITION BY day, last_order IS NULL ORDER BY {value}, customer_number)"
+
+    query.add("scored", "the R, F and M quintiles among the customers with an order (the others get no_orders); "
+              "no orders or no revenue in the trailing days scores F or M 1", f"""
+        SELECT customer_number, day, last_active, last_order, lifetime_orders, lifetime_revenue,
+               {quintile('last_order')} AS r_score,
+               CASE WHEN trailing_orders = 0 THEN 1 ELSE {quintile('trailing_orders')} END AS f_score,
+               CASE WHEN trailing_revenue = 0 THEN 1 ELSE {quintile('trailing_revenue')} END AS m_score
         FROM panel
-    ),
-    rfm AS (
-        SELECT sc.k, sc.day, sc.last_active, sc.lifetime_orders, sc.lifetime_revenue,
-               COALESCE(g.segment, '{NO_ORDERS}') AS rfm_segment
-        FROM scored sc
-        LEFT JOIN {_rfm_grid()}
-               ON sc.last_order IS NOT NULL AND g.r = sc.r_score AND g.f = sc.f_score AND g.m = sc.m_score
-    ),
-    {calendar_cte('calendar', start, end)}"""
+    """)
+    query.add("rfm", "per customer and day: the RFM segment, FM = (F + M) / 2 rounded half up", """
+        SELECT scored.customer_number, scored.day, scored.last_active, scored.lifetime_orders,
+               scored.lifetime_revenue, COALESCE(rfm_segment_grid.segment, CAST(:no_orders AS VARCHAR)) AS rfm_segment
+        FROM scored
+        LEFT JOIN rfm_segment_grid
+               ON scored.last_order IS NOT NULL AND rfm_segment_grid.r_score = scored.r_score
+              AND scored.f_score + scored.m_score
+                  BETWEEN 2 * rfm_segment_grid.fm_score - 1 AND 2 * rfm_segment_grid.fm_score
+    """, {"no_orders": NO_ORDERS})
+    gap = days_between("rfm.last_active", "rfm.day")
+    query.add("inactive", "per customer, day and N they are inactive for (N+ days since the last active day): "
+              "their band", f"""
+        SELECT rfm.customer_number, rfm.day, windows.inactivity_days, rfm.last_active, {gap} AS days_inactive,
+               CASE WHEN {gap} >= 4 * windows.inactivity_days THEN 2
+                    WHEN {gap} >= 2 * windows.inactivity_days THEN 1 ELSE 0 END AS band,
+               rfm.lifetime_orders, rfm.lifetime_revenue, rfm.rfm_segment
+        FROM rfm CROSS JOIN windows
+        WHERE {gap} >= windows.inactivity_days
+    """)
 
 
 def refresh_inactive_segments(
@@ -181,53 +198,58 @@ def refresh_inactive_segments(
 ) -> int:
     """Per day D in [start, end], N, inactivity bucket and RFM segment: the inactive customers
     and their lifetime revenue up to D. Every (D, N, bucket, segment) gets a row, 0 when empty,
-    so each day has the same rows for each N."""
+    so each day has the same rows for each N. One statement per chunk of CHUNK_DAYS days."""
     s = schema_prefix(conn, schema)
-    conn.execute(
-        text(f"DELETE FROM {s}.inactive_segments WHERE as_of_date BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"),
-        {"start": start, "end": end},
-    )
-    segments = _values("sg", ["segment"], [(name,) for name in RFM_SEGMENTS])
+    rows = 0
     chunk_start = start
     while chunk_start <= end:
         chunk_end = min(end, chunk_start + timedelta(days=CHUNK_DAYS - 1))
-        sql = f"""
-            INSERT INTO {s}.inactive_segments (as_of_date, inactivity_days, inactivity_bucket, rfm_segment,
-                customers, lifetime_revenue)
-            WITH {_rfm_ctes(s, chunk_start, chunk_end)},
-            counts AS (
-                SELECT r.day, w.n, {_band('r.day - r.last_active', 'w.n')} AS band, r.rfm_segment,
-                       COUNT(*) AS customers, SUM(r.lifetime_revenue) AS revenue
-                FROM rfm r CROSS JOIN {int_values('w', 'n', inactivity_days)}
-                WHERE r.day - r.last_active >= w.n
-                GROUP BY 1, 2, 3, 4
-            )
-            SELECT c.day, b.n, b.label, sg.segment, COALESCE(ct.customers, 0), COALESCE(ct.revenue, 0)
-            FROM calendar c CROSS JOIN {_buckets(inactivity_days)} CROSS JOIN {segments}
-            LEFT JOIN counts ct ON ct.day = c.day AND ct.n = b.n AND ct.band = b.band AND ct.rfm_segment = sg.segment
-        """
-        conn.execute(text(sql), {"start": chunk_start, "end": chunk_end})
+        query = Query(["as_of_date", "inactivity_days", "inactivity_bucket", "rfm_segment", "customers",
+                       "lifetime_revenue"], {"start": chunk_start, "end": chunk_end})
+        _add_windows_and_buckets(query, inactivity_days)
+        query.add_values("segments", "every RFM segment, and no_orders",
+                         [{"rfm_segment": name} for name in RFM_SEGMENTS])
+        query.add("calendar", "every day from :start to :end", calendar("CAST(:start AS DATE)", "CAST(:end AS DATE)"))
+        _add_rfm(query, s, type_name(conn, MONEY), chunk_start == chunk_end)
+        query.add("inactive_counts", "per day, N, band and segment: inactive customers and their lifetime revenue", """
+            SELECT day, inactivity_days, band, rfm_segment, COUNT(*) AS customers,
+                   SUM(lifetime_revenue) AS lifetime_revenue
+            FROM inactive
+            GROUP BY day, inactivity_days, band, rfm_segment
+        """)
+        query.add("final", "every day, N, bucket and segment, 0 when nobody is in it", """
+            SELECT calendar.day AS as_of_date, buckets.inactivity_days, buckets.label AS inactivity_bucket,
+                   segments.rfm_segment, COALESCE(inactive_counts.customers, 0) AS customers,
+                   COALESCE(inactive_counts.lifetime_revenue, 0) AS lifetime_revenue
+            FROM calendar CROSS JOIN buckets CROSS JOIN segments
+            LEFT JOIN inactive_counts
+                   ON inactive_counts.day = calendar.day AND inactive_counts.inactivity_days = buckets.inactivity_days
+                  AND inactive_counts.band = buckets.band AND inactive_counts.rfm_segment = segments.rfm_segment
+        """)
+        rows += replace_rows(conn, f"{s}.inactive_segments", query, date_column="as_of_date",
+                             start=chunk_start, end=chunk_end)
         chunk_start = chunk_end + timedelta(days=1)
-    return count_rows(conn, f"{s}.inactive_segments", "as_of_date", start, end)
+    return rows
 
 
 def refresh_inactive_customers(conn: Connection, schema: str, as_of: date, inactivity_days_primary: int) -> int:
-    """The win-back list: every customer inactive at the end of `as_of` for the primary N.
-    A snapshot: the whole table is replaced."""
+    """The win-back list: every customer inactive at the end of `as_of` for the primary N, with
+    the BG/NBD p_alive and expected purchases of customer_predictions (NULL for customers it
+    does not hold). A snapshot: the whole table is replaced."""
     s = schema_prefix(conn, schema)
-    n = int(inactivity_days_primary)
-    conn.execute(text(f"DELETE FROM {s}.inactive_customers"))
-    buckets = _buckets([n])
-    sql = f"""
-        INSERT INTO {s}.inactive_customers (as_of_date, customer_id, last_active_date, days_inactive,
-            inactivity_bucket, lifetime_orders, lifetime_revenue, rfm_segment)
-        WITH {_rfm_ctes(s, as_of, as_of)}
-        SELECT r.day, p.customer_id, r.last_active, r.day - r.last_active, b.label,
-               r.lifetime_orders, r.lifetime_revenue, r.rfm_segment
-        FROM rfm r
-        JOIN people p ON p.k = r.k
-        JOIN {buckets} ON b.band = {_band('r.day - r.last_active', n)}
-        WHERE r.day - r.last_active >= {n}
-    """
-    conn.execute(text(sql), {"start": as_of, "end": as_of})
-    return count_rows(conn, f"{s}.inactive_customers")
+    query = Query(["as_of_date", "customer_id", "last_active_date", "days_inactive", "inactivity_bucket",
+                   "lifetime_orders", "lifetime_revenue", "rfm_segment", "p_alive", "expected_purchases_90d"],
+                  {"start": as_of, "end": as_of})
+    _add_windows_and_buckets(query, [inactivity_days_primary])
+    _add_rfm(query, s, type_name(conn, MONEY), single_day=True)
+    query.add("final", "per customer inactive for N+ days on :end: their state and the model's predictions", f"""
+        SELECT inactive.day AS as_of_date, people.customer_id, inactive.last_active AS last_active_date,
+               inactive.days_inactive, buckets.label AS inactivity_bucket, inactive.lifetime_orders,
+               inactive.lifetime_revenue, inactive.rfm_segment, predictions.p_alive,
+               predictions.expected_purchases_90d
+        FROM inactive
+        JOIN people ON people.customer_number = inactive.customer_number
+        JOIN buckets ON buckets.inactivity_days = inactive.inactivity_days AND buckets.band = inactive.band
+        LEFT JOIN {s}.customer_predictions AS predictions ON predictions.customer_id = people.customer_id
+    """)
+    return replace_rows(conn, f"{s}.inactive_customers", query)

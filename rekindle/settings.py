@@ -59,8 +59,19 @@ class Settings:
         return (self.report_dir or self.quality_docs_dir.parent / "reports") / "metrics_report.html"
 
     @property
+    def warehouse_dialect(self) -> str:
+        """"duckdb" or "postgresql" (see warehouse_dialect): the run tag rekindle/warehouse."""
+        return warehouse_dialect(self.warehouse_url)
+
+    @property
     def is_duckdb(self) -> bool:
-        return self.warehouse_url.startswith("duckdb")
+        return self.warehouse_dialect == "duckdb"
+
+    @property
+    def warehouse_kind(self) -> str:
+        """The warehouse as the kind tag of the assets that write it (Dagster's icon names are
+        "duckdb" and "postgres")."""
+        return "duckdb" if self.is_duckdb else "postgres"
 
     @property
     def warehouse_url_for_display(self) -> str:
@@ -169,6 +180,12 @@ def normalize_warehouse_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+def warehouse_dialect(url: str) -> str:
+    """The SQLAlchemy dialect a warehouse URL opens: "duckdb" or "postgresql" (the only other
+    scheme Settings accepts)."""
+    return "duckdb" if normalize_warehouse_url(url).startswith("duckdb") else "postgresql"
 
 
 def redact_url(url: str) -> str:

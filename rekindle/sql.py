@@ -1,17 +1,131 @@
-"""Small SQL-building helpers so metric SQL stays portable across warehouses.
+"""The warehouse SQL's building blocks: statements built CTE by CTE with bound values, the one
+way a refresh replaces a table's rows, and the few pieces of SQL that differ between engines.
 
-The metric SQL sticks to what DuckDB and PostgreSQL (and Snowflake, BigQuery, Trino with a
-dialect tweak here) share: CTEs, window functions, CASE, GREATEST/LEAST, VALUES lists.
-Date arithmetic is the part that differs between engines, so it goes through `add_days`.
+The metric SQL sticks to what DuckDB and PostgreSQL share: CTEs, window functions, CASE,
+GREATEST/LEAST, VALUES lists. What differs between engines (day arithmetic, the calendar,
+integer series, type names) goes through the small helpers below, named for what they mean,
+so that another engine (Spark: no generate_series, DATE - DATE is an interval, DOUBLE) is a
+change to this module only.
+
+Every value is a bound parameter (`:name`), so a rendered statement (`Query.sql`) can be pasted
+into a SQL client as it is, with its `Query.params`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from textwrap import indent
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine
+
+# --- statements --------------------------------------------------------------------------
+
+_VALUE_TYPES = {int: "INTEGER", str: "VARCHAR"}
+
+
+@dataclass
+class Query:
+    """A WITH query built CTE by CTE, and the values of its bound parameters. It reads top to
+    bottom, each CTE under a one-line comment, and selects `columns` from its last CTE, `final`."""
+
+    columns: Sequence[str]
+    params: dict[str, Any] = field(default_factory=dict)
+    ctes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, comment: str, body: str, params: Mapping[str, Any] | None = None) -> None:
+        """Append the CTE `name`. Adding the same CTE again is a no-op, so a part of a query adds
+        the CTEs it reads itself (the calendar, the windows) however many other parts read them."""
+        cte = f"-- {comment}\n{name} AS (\n{indent(_strip_margin(body), '    ')}\n)"
+        if self.ctes.get(name, cte) != cte:
+            raise ValueError(f"two different CTEs named {name}")
+        for key, value in (params or {}).items():
+            if self.params.get(key, value) != value:
+                raise ValueError(f"two values for the parameter {key}")
+            self.params[key] = value
+        self.ctes[name] = cte
+
+    def add_values(self, name: str, comment: str, rows: Sequence[Mapping[str, int | str]]) -> None:
+        """Append the CTE `name` holding `rows` (mappings with the same keys, the column names),
+        every value a bound parameter `:<name>_<column>_<row>` cast to INTEGER or VARCHAR."""
+        columns = list(rows[0])
+        params = {f"{name}_{column}_{i}": row[column] for i, row in enumerate(rows) for column in columns}
+        lines = ",\n".join(
+            "(" + ", ".join(
+                f"CAST(:{name}_{column}_{i} AS {_VALUE_TYPES[type(row[column])]})" for column in columns
+            ) + ")"
+            for i, row in enumerate(rows)
+        )
+        body = f"SELECT {', '.join(columns)}\nFROM (VALUES\n{indent(lines, '    ')}\n) AS {name} ({', '.join(columns)})"
+        self.add(name, comment, body, params)
+
+    @property
+    def sql(self) -> str:
+        """WITH <the CTEs in order> SELECT <columns> FROM final."""
+        return "WITH\n" + ",\n".join(self.ctes.values()) + f"\nSELECT {', '.join(self.columns)}\nFROM final"
+
+
+def _strip_margin(body: str) -> str:
+    """`body` without the indentation of its first line (SQL written inside indented Python)."""
+    lines = body.strip("\n").splitlines()
+    margin = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+    return "\n".join(line[len(margin):] if line.startswith(margin) else line.strip() for line in lines).strip()
+
+
+def running_totals(
+    query: Query, name: str, events: str, grid: str, keys: Sequence[str], measures: Sequence[str]
+) -> None:
+    """Add the CTEs `<events>_by_day` and `name`: per row (day, *keys) of `grid`, each measure of
+    `events` summed on that day (`<measure>`, 0 without events) and over all days up to and
+    including it (`<measure>_to_date`).
+
+    `events` holds (day, *keys, *measures) rows: a value that holds from day a to day b is +v on
+    a and -v on b + 1, so each running total is the value on its day."""
+    by_day = f"{events}_by_day"
+    group = ", ".join(("day", *keys))
+    sums = "".join(f",\n       SUM({m}) AS {m}" for m in measures)
+    query.add(by_day, f"{events} summed per day", f"SELECT {group}{sums}\nFROM {events}\nGROUP BY {group}")
+    on = "\n AND ".join(f"day_sums.{column} = {grid}.{column}" for column in ("day", *keys))
+    partition = f"PARTITION BY {', '.join(f'{grid}.{k}' for k in keys)} " if keys else ""
+    lines = [
+        f"SELECT {', '.join(f'{grid}.{column}' for column in ('day', *keys))}",
+        *(f"       COALESCE(day_sums.{m}, 0) AS {m}" for m in measures),
+        *(f"       SUM(COALESCE(day_sums.{m}, 0)) OVER running AS {m}_to_date" for m in measures),
+    ]
+    query.add(name, f"per day of {grid}: the {events} of the day and up to it", ",\n".join(lines) + f"""
+FROM {grid}
+LEFT JOIN {by_day} AS day_sums
+  ON {on}
+WINDOW running AS ({partition}ORDER BY {grid}.day ROWS UNBOUNDED PRECEDING)""")
+
+
+def replace_rows(
+    conn: Connection,
+    table: str,
+    query: Query,
+    *,
+    date_column: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> int:
+    """Replace the rows of `table` (schema-qualified) whose `date_column` lies in [start, end], or
+    all its rows when `date_column` is None (a snapshot), with `query`'s rows, inside the caller's
+    transaction. Returns the rows the table now holds for those days, counted: DuckDB's driver
+    reports -1 for INSERT ... SELECT. A list or tuple parameter binds as an IN list."""
+    days = f" WHERE {date_column} BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)" if date_column else ""
+    bounds = {"start": start, "end": end} if date_column else {}
+    conn.execute(text(f"DELETE FROM {table}{days}"), bounds)
+    insert = text(f"INSERT INTO {table} ({', '.join(query.columns)})\n{query.sql}")
+    lists = [bindparam(k, expanding=True) for k, v in query.params.items() if isinstance(v, list | tuple)]
+    conn.execute(insert.bindparams(*lists), query.params)
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}{days}"), bounds).scalar())
+
+
+# --- what differs between engines --------------------------------------------------------
 
 
 def schema_prefix(conn: Connection, schema: str) -> str:
@@ -19,47 +133,48 @@ def schema_prefix(conn: Connection, schema: str) -> str:
     return conn.dialect.identifier_preparer.quote_schema(schema)
 
 
+def type_name(conn: Connection, type_: TypeEngine) -> str:
+    """The SQL name of a column type (e.g. rekindle.tables.MONEY) in this connection's dialect."""
+    return type_.compile(dialect=conn.dialect)
+
+
+def days_between(earlier: str, later: str) -> str:
+    """Whole days from the DATE `earlier` to the DATE `later` (DATE - DATE is days here)."""
+    return f"({later} - {earlier})"
+
+
 def add_days(date_expr: str, days: str | int) -> str:
     """`date_expr` plus a whole number of days, as a DATE (DuckDB needs an INTEGER operand)."""
     return f"({date_expr} + CAST({days} AS INTEGER))"
 
 
-def int_values(alias: str, column: str, values: Iterable[int]) -> str:
-    """A one-column inline table, e.g. the configured inactivity windows."""
-    rows = ", ".join(f"({int(v)})" for v in values)
-    return f"(SELECT * FROM (VALUES {rows}) AS v({column})) AS {alias}"
+def integer_series(last: str, alias: str, column: str) -> str:
+    """A table `alias(column)` of the integers 0, 1, ..., `last` (none when `last` < 0)."""
+    return f"generate_series(0, {last}) AS {alias} ({column})"
 
 
-def calendar_cte(name: str, first: date, last: date) -> str:
-    """A CTE `name(day)` holding every day from `first` to `last` inclusive."""
-    span = max((last - first).days, -1)
-    first_literal = f"DATE '{first.isoformat()}'"
-    return (
-        f"{name} AS (SELECT {add_days(first_literal, 'g.i')} AS day "
-        f"FROM generate_series(0, {span}) AS g(i))"
-    )
+def calendar(first: str, last: str) -> str:
+    """A SELECT of one row (day) per DATE from `first` to `last` inclusive."""
+    offsets = integer_series(days_between(first, last), "day_offsets", "day_offset")
+    return f"SELECT {add_days(first, 'day_offsets.day_offset')} AS day FROM {offsets}"
+
+
+def month_number(date_expr: str) -> str:
+    """Months since year 0 of a DATE (year * 12 + month), so months subtract like numbers."""
+    return (f"(CAST(EXTRACT(YEAR FROM {date_expr}) AS INTEGER) * 12 "
+            f"+ CAST(EXTRACT(MONTH FROM {date_expr}) AS INTEGER))")
+
+
+def first_of_month(date_expr: str) -> str:
+    """The first day of the month of a DATE, as a DATE (via TIMESTAMP: PostgreSQL would make a
+    DATE a timestamp with time zone)."""
+    return f"CAST(DATE_TRUNC('month', CAST({date_expr} AS TIMESTAMP)) AS DATE)"
+
+
+def as_double(expr: str) -> str:
+    return f"CAST({expr} AS DOUBLE PRECISION)"
 
 
 def ratio(numerator: str, denominator: str) -> str:
     """numerator / denominator as a double, NULL when the denominator is 0."""
-    return f"CAST({numerator} AS DOUBLE PRECISION) / NULLIF({denominator}, 0)"
-
-
-def earliest_activity(conn: Connection, schema_prefix: str) -> date | None:
-    return conn.execute(text(f"SELECT MIN(activity_date) FROM {schema_prefix}.customer_daily_activity")).scalar()
-
-
-def day_after(day: date) -> date:
-    return day + timedelta(days=1)
-
-
-def count_rows(
-    conn: Connection, table: str, date_column: str | None = None, start: date | None = None, end: date | None = None
-) -> int:
-    """Rows of `table` (schema-qualified), or of its days [start, end] by `date_column`: what a
-    refresh wrote, counted in its own transaction. The driver's affected-row count is no use:
-    DuckDB reports -1 for INSERT ... SELECT."""
-    if date_column is None:
-        return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar())
-    sql = f"SELECT COUNT(*) FROM {table} WHERE {date_column} BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"
-    return int(conn.execute(text(sql), {"start": start, "end": end}).scalar())
+    return f"{as_double(numerator)} / NULLIF({denominator}, 0)"

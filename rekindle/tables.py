@@ -17,18 +17,16 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
     Double,
     Integer,
     MetaData,
-    Numeric,
     PrimaryKeyConstraint,
     String,
     Table,
     Text,
 )
 
-MONEY = Numeric(18, 4)
+from rekindle.sources import MONEY, SOURCES, Source
 
 # Each table's key (the grain of SPEC section 4; raw ids are unique across days by SPEC 1.1) is
 # declared as a PRIMARY KEY on PostgreSQL only. DuckDB keys work (re-inserting deleted keys in
@@ -63,62 +61,23 @@ def _raw_columns(source: str) -> list[Column]:
     ]
 
 
+def _raw_table(source: Source, md: MetaData) -> Table:
+    """raw_<source>: the record's columns in order, then where each row came from; keyed by its id."""
+    return Table(
+        source.table, md,
+        *(Column(c.name, c.type, nullable=c.nullable, comment=c.description) for c in source.columns),
+        *_raw_columns(source.name),
+        _key(source.id_column),
+        comment=source.table_comment,
+    )
+
+
 def build_metadata(schema: str) -> MetaData:
     md = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
-    # --- raw layer: one row per accepted input row --------------------------------------
-    Table(
-        "raw_orders", md,
-        Column("order_id", Text, nullable=False, comment="Order id from the source system; unique across days"),
-        Column("customer_id", Text, nullable=False, comment="Customer who placed the order"),
-        Column("ordered_at", DateTime, nullable=False, comment="When the order was placed (UTC)"),
-        Column("amount", MONEY, nullable=False, comment="Order amount in the reporting currency, >= 0"),
-        Column("currency", String(3), nullable=False,
-               comment="Currency code: always REKINDLE_CURRENCY (others are quarantined)"),
-        Column("status", String(16), nullable=False,
-               comment="completed, cancelled or refunded (default completed); only completed orders count"),
-        Column("channel", Text, comment="Sales channel (web, app, store...), if delivered"),
-        *_raw_columns("orders"),
-        _key("order_id"),
-        comment="One row per accepted order from landing orders/dt=YYYY-MM-DD/, typed and validated",
-    )
-    Table(
-        "raw_events", md,
-        Column("event_id", Text, nullable=False, comment="Event id from the source system; unique across days"),
-        Column("customer_id", Text, nullable=False, comment="Customer the event is about"),
-        Column("occurred_at", DateTime, nullable=False, comment="When the event happened (UTC)"),
-        Column("event_type", Text, nullable=False,
-               comment="What happened; every type but the passive ones (emails, pushes we sent) is activity"),
-        Column("channel", Text, comment="Channel of the event (app, web, email...), if delivered"),
-        Column("campaign_id", Text, comment="Campaign the event belongs to, if any"),
-        *_raw_columns("events"),
-        _key("event_id"),
-        comment="One row per accepted engagement event from landing events/dt=YYYY-MM-DD/, typed and validated",
-    )
-    Table(
-        "raw_campaign_touches", md,
-        Column("touch_id", Text, nullable=False, comment="Touch id from the campaign tool; unique across days"),
-        Column("customer_id", Text, nullable=False, comment="Customer the campaign message was sent to"),
-        Column("campaign_id", Text, nullable=False, comment="Win-back campaign of the touch"),
-        Column("channel", Text, comment="Channel the message went out on (email, sms, push...)"),
-        Column("sent_at", DateTime, nullable=False, comment="When the message was sent (UTC)"),
-        Column("group", String(16), nullable=False, comment="treatment (was sent the campaign) or control (held out)"),
-        Column("cost", MONEY, nullable=False, comment="Cost of the touch in the reporting currency, >= 0"),
-        *_raw_columns("campaign_touches"),
-        _key("touch_id"),
-        comment="One row per accepted win-back campaign touch from landing campaign_touches/dt=YYYY-MM-DD/",
-    )
-    Table(
-        "raw_surveys", md,
-        Column("response_id", Text, nullable=False, comment="Survey response id; unique across days"),
-        Column("customer_id", Text, nullable=False, comment="Customer who answered"),
-        Column("responded_at", DateTime, nullable=False, comment="When the customer answered (UTC)"),
-        Column("nps_score", Integer, nullable=False, comment="How likely to recommend us, 0-10"),
-        Column("csat_score", Integer, comment="Satisfaction, 1-5, if asked"),
-        *_raw_columns("surveys"),
-        _key("response_id"),
-        comment="One row per accepted NPS/CSAT survey response from landing surveys/dt=YYYY-MM-DD/",
-    )
+    # --- raw layer: one row per accepted input row, one table per landing source record --
+    for source in SOURCES:
+        _raw_table(source, md)
     Table(
         "quarantine", md,
         Column("source", String(32), nullable=False,
@@ -332,13 +291,3 @@ def build_metadata(schema: str) -> MetaData:
         comment="One row per day and P: survey responses, promoters, passives, detractors and the Net Promoter Score",
     )
     return md
-
-
-# Input columns of each landing source, in table order (partition_date/source_file come after).
-RAW_COLUMNS: dict[str, list[str]] = {
-    "orders": ["order_id", "customer_id", "ordered_at", "amount", "currency", "status", "channel"],
-    "events": ["event_id", "customer_id", "occurred_at", "event_type", "channel", "campaign_id"],
-    "campaign_touches": ["touch_id", "customer_id", "campaign_id", "channel", "sent_at", "group", "cost"],
-    "surveys": ["response_id", "customer_id", "responded_at", "nps_score", "csat_score"],
-}
-RAW_TABLE = {source: f"raw_{source}" for source in RAW_COLUMNS}

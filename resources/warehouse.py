@@ -27,8 +27,8 @@ from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
-from rekindle.settings import normalize_warehouse_url
 from rekindle.migrations import migrate
+from rekindle.settings import normalize_warehouse_url, warehouse_dialect
 from rekindle.tables import build_metadata
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class WarehouseResource(ConfigurableResource):
 
     @property
     def is_duckdb(self) -> bool:
-        return normalize_warehouse_url(self.url).startswith("duckdb")
+        return warehouse_dialect(self.url) == "duckdb"
 
     @property
     def metadata(self) -> sa.MetaData:

@@ -10,6 +10,7 @@ from rekindle.alerts import (
     AlertRule,
     active_base_rule,
     describe,
+    describe_band,
     engagement_rule,
     judge_series,
     rate_rule,
@@ -167,6 +168,18 @@ def test_k_sets_the_width_of_the_band():
     narrow = AlertRule("churn rate 7d", "percent", k=0.5)
     wide = AlertRule("churn rate 7d", "percent", k=100.0)
     assert len(alerting_days(values, narrow)) > 1 and alerting_days(values, wide) == []
+
+
+def test_the_band_is_described_from_the_rule():
+    # the check descriptions in the UI: the thresholds the rules judge with, not a copy of them
+    assert describe_band(rate_rule("churn rate 7d")) == (
+        "trailing 28-day band: median +/- max(4 x 1.4826 x MAD, 1 point, 25% of the median)")
+    assert describe_band(active_base_rule("active customers")) == (
+        "trailing 28-day band: median +/- max(4 x 1.4826 x MAD, 5% of the median)")
+    assert describe_band(engagement_rule("events per active customer")) == (
+        "trailing 28-day band: median +/- max(4 x 1.4826 x MAD, 10% of the median)")
+    assert describe_band(AlertRule("x", "percent", min_change=0.02, k=3.5), baseline_days=14) == (
+        "trailing 14-day band: median +/- max(3.5 x 1.4826 x MAD, 2 points)")
 
 
 # --- the Dagster checks, on a DuckDB warehouse with planted series ---------------------------

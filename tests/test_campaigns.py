@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from rekindle.campaigns import refresh_campaign_performance, refresh_nps_daily
+from rekindle.campaigns import refresh_campaign_performance
+from rekindle.nps import refresh_nps_daily
 
 N, W = 30, 14
 PERFORMANCE = ["campaign_id", "channel", "group", "customers_targeted", "inactive_targeted", "reactivated",

@@ -4,7 +4,6 @@ customers lapse and come back, with a win-back effect, and dirty rows of every k
 The files are read back with plain pandas here, independently of the pipeline's reader.
 """
 
-import argparse
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,22 +12,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.cli import build_parser, main
 from rekindle.generate import (
     DIRTY_KINDS,
     FORMATS,
     PASSIVE_EVENT_TYPES,
-    SOURCES,
     LandingZoneExistsError,
-    add_arguments,
     generate_landing_zone,
-    run_from_args,
 )
-from rekindle.tables import RAW_COLUMNS
+from rekindle.quality import known_event_types
+from rekindle.sources import EVENTS, SOURCES
+from rekindle.sources import source as landing_source
 
 END = date(2025, 6, 30)
 DAYS = 90
 TIMESTAMP = {"orders": "ordered_at", "events": "occurred_at", "campaign_touches": "sent_at", "surveys": "responded_at"}
 ID = {"orders": "order_id", "events": "event_id", "campaign_touches": "touch_id", "surveys": "response_id"}
+SOURCE_NAMES = tuple(source.name for source in SOURCES)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def clean(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def landed(zone) -> dict[str, pd.DataFrame]:
     root, _ = zone
-    return {source: read_source(root, source) for source in SOURCES}
+    return {source: read_source(root, source) for source in SOURCE_NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_layout_formats_and_headers(zone, landed):
     names = set()
     for path in files:
         source, folder, name = path.relative_to(root).parts
-        assert source in SOURCES
+        assert source in SOURCE_NAMES
         assert date.fromisoformat(re.fullmatch(r"dt=(\d{4}-\d{2}-\d{2})", folder).group(1)) in days
         names.add(name)
     for source in ("orders", "events"):  # a partition for every day
@@ -121,9 +121,9 @@ def test_layout_formats_and_headers(zone, landed):
 
     headers = [p.read_text().splitlines()[0] for p in files if p.name.endswith(".csv")]
     assert any(h != h.lower() and "export_batch" in h.lower() for h in headers)  # case + extra column
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         frame = landed[source]
-        assert set(RAW_COLUMNS[source]) <= set(frame.columns)
+        assert set(landing_source(source).column_names) <= set(frame.columns)
         assert summary.rows[source] == len(frame)
         per_folder = frame.groupby("_dt").size()
         assert {(source, date.fromisoformat(d)): n for d, n in per_folder.items()} == {
@@ -148,6 +148,7 @@ def test_values_look_like_the_contract(landed):
 
     events = landed["events"]
     assert set(PASSIVE_EVENT_TYPES) <= set(events["event_type"])
+    assert set(events["event_type"]) - {""} <= set(known_event_types())  # the events suite warns on others
     assert {"page_view", "app_open", "search", "add_to_cart", "email_open", "email_click"} <= set(events["event_type"])
     assert events.loc[events["event_type"] == "email_sent", "campaign_id"].ne("").all()
 
@@ -161,6 +162,9 @@ def test_every_dirty_kind_is_there_and_can_be_found(zone, landed):
     _, summary = zone
     for kind in DIRTY_KINDS:
         assert summary.dirty[kind] > 0, kind
+    common = {"missing_value", "invalid_timestamp", "outside_partition", "duplicate", "superseded", "missing_column"}
+    for source, counts in summary.dirty_by_source.items():  # a source's own kinds are reasons of its rules
+        assert set(counts) - common <= set(landing_source(source).reasons), source
     orders = landed["orders"]
     amount = pd.to_numeric(orders["amount"], errors="coerce")
     assert (orders["order_id"] == "").any() or (orders["customer_id"] == "").any()
@@ -184,7 +188,7 @@ def test_every_dirty_kind_is_there_and_can_be_found(zone, landed):
 
     events = landed["events"]
     events = events[events["event_id"] != ""]
-    content = RAW_COLUMNS["events"]
+    content = EVENTS.column_names
     repeated = events[events.duplicated("event_id", keep=False)]
     exact = repeated[repeated.duplicated(content, keep=False)]
     assert len(exact) > 0
@@ -265,27 +269,26 @@ def test_options_and_refusing_to_overwrite(tmp_path):
     with pytest.raises(LandingZoneExistsError, match="overwrite"):
         generate_landing_zone(root, customers=200, days=60, end_date=END)
     again = generate_landing_zone(root, customers=200, days=60, end_date=END, overwrite=True)
-    assert {p.name for p in root.iterdir()} == set(SOURCES)
+    assert {p.name for p in root.iterdir()} == set(SOURCE_NAMES)
     assert sorted(p for p in root.rglob("*") if p.is_file()) == again.files
 
 
 def test_command_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("REKINDLE_LANDING_DIR", str(tmp_path / "from_env"))
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    defaults = parser.parse_args([])
+    parser = build_parser()
+    defaults = parser.parse_args(["generate"])
     assert (defaults.out, defaults.customers, defaults.days, defaults.end, defaults.seed, defaults.dirty_rate) == (
         tmp_path / "from_env", 20000, 180, None, 7, 0.01
     )
     assert not (defaults.no_campaigns or defaults.no_surveys or defaults.overwrite)
     with pytest.raises(SystemExit):
-        parser.parse_args(["--end", "30-06-2025"])
+        parser.parse_args(["generate", "--end", "30-06-2025"])
 
-    args = parser.parse_args(["--out", str(tmp_path / "cli"), "--customers", "150", "--days", "60",
-                              "--end", "2025-06-30", "--no-surveys"])
-    assert run_from_args(args) == 0
+    argv = ["generate", "--out", str(tmp_path / "cli"), "--customers", "150", "--days", "60",
+            "--end", "2025-06-30", "--no-surveys"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "orders" in out and "dirty rows" in out and "surveys" not in out
-    assert run_from_args(args) == 1  # the zone exists now
+    assert main(argv) == 1  # the zone exists now
     assert "--overwrite" in capsys.readouterr().err
     assert np.isin(["orders", "events", "campaign_touches"], [p.name for p in (tmp_path / "cli").iterdir()]).all()

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from metric_harness import load_activity
 
-from rekindle import campaigns, cohorts, headlines, metrics, segments
+from rekindle import campaigns, cohorts, headlines, metrics, nps, segments
 from rekindle.headlines import ROW_COUNT
 
 START, END = date(2025, 1, 1), date(2025, 2, 28)
@@ -33,7 +33,7 @@ def _refresh_all(wh, start: date, end: date) -> dict[str, int]:
             "retention_daily": metrics.refresh_retention_daily(conn, s, start, end, N, P),
             "purchase_daily": metrics.refresh_purchase_daily(conn, s, start, end, P),
             "clv_daily": metrics.refresh_clv_daily(conn, s, start, end, N),
-            "nps_daily": campaigns.refresh_nps_daily(conn, s, start, end, P),
+            "nps_daily": nps.refresh_nps_daily(conn, s, start, end, P),
             "inactive_segments": segments.refresh_inactive_segments(conn, s, start, end, N),
         }
 

@@ -68,7 +68,7 @@ from assets.metrics import DAILY_METRICS
 from rekindle import metrics
 from rekindle.landing import partition_dir
 from rekindle.raw_load import DUPLICATE_OTHER_DAY, extract_days, write_raw_load
-from rekindle.raw_validation import ID_COLUMN
+from rekindle.sources import source as landing_source
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
 
@@ -412,7 +412,7 @@ def assert_ids_unique_across_days(warehouse: WarehouseResource, seen: dict) -> N
         {"reason": DUPLICATE_OTHER_DAY},
     )
     for source, table in (("orders", "raw_orders"), ("events", "raw_events")):
-        id_column = ID_COLUMN[source]
+        id_column = landing_source(source).id_column
         raw = warehouse.read_frame(f"SELECT {id_column}, partition_date FROM {warehouse.qualified(table)}")
         kept = [(i, _plain(d)) for i, d in raw.itertuples(index=False)]
         parked = [

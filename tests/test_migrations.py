@@ -28,8 +28,8 @@ from rekindle.migrations import (
     primary_keys,
 )
 from rekindle.quality.suites import TABLE_GRAIN
-from rekindle.raw_validation import ID_COLUMN
-from rekindle.tables import RAW_TABLE, build_metadata
+from rekindle.sources import SOURCES
+from rekindle.tables import build_metadata
 from resources.warehouse import WarehouseResource
 
 LATEST = MIGRATIONS[-1].version
@@ -303,7 +303,7 @@ def test_keys_are_the_grain_the_quality_checks_check():
     """rekindle.tables, step 2 and the quality suites say the same keys."""
     declared = {t.name: tuple(c.name for c in t.primary_key.columns)
                 for t in build_metadata("x").sorted_tables if t.primary_key}
-    grain = {**TABLE_GRAIN, **{RAW_TABLE[source]: (ID_COLUMN[source],) for source in RAW_TABLE}}
+    grain = {**TABLE_GRAIN, **{source.table: (source.id_column,) for source in SOURCES}}
     assert declared == V2_KEYS == grain
 
 

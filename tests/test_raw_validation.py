@@ -19,7 +19,8 @@ import pytest
 from rekindle.landing import LandingFile, LandingFileError, partition_dir
 from rekindle.raw_validation import QUARANTINE_COLUMNS, ExtractedPartition, extract_partition, validate_frames
 from rekindle.settings import Settings
-from rekindle.tables import RAW_COLUMNS
+from rekindle.sources import SOURCES
+from rekindle.sources import source as landing_source
 
 DAY = date(2025, 1, 3)
 ORDERS_HEADER = "order_id,customer_id,ordered_at,amount,currency,status,channel"
@@ -54,7 +55,7 @@ def write_rows(root: Path, source: str, name: str, rows: list[dict], mtime_s: in
 def extract(root: Path, source: str, currency: str = "USD") -> ExtractedPartition:
     result = extract_partition(Settings(landing_dir=root, currency=currency), source, DAY)
     assert result.rows_read == len(result.accepted) + len(result.quarantined)
-    assert list(result.accepted.columns) == RAW_COLUMNS[source] + ["partition_date", "source_file"]
+    assert list(result.accepted.columns) == landing_source(source).column_names + ["partition_date", "source_file"]
     assert list(result.quarantined.columns) == QUARANTINE_COLUMNS
     return result
 
@@ -438,7 +439,7 @@ def test_values_the_warehouse_cannot_hold_are_row_errors_and_the_rest_loads(tmp_
     survey = {"customer_id": "c1", "responded_at": "2025-01-03T09:00:00Z", "nps_score": 9}
     write_rows(tmp_path, "surveys", "a.csv.gz", [survey | {"response_id": "r1"}, survey | {"response_id": "r\x002"}])
 
-    orders, events, touches, surveys = (extract(tmp_path, source) for source in RAW_COLUMNS)
+    orders, events, touches, surveys = (extract(tmp_path, source.name) for source in SOURCES)
 
     assert dict(zip(orders.accepted["order_id"], orders.accepted["amount"])) == {
         "rounded": 12.3457, "tiny": 0.0, "large": 99999999999.9999,

@@ -297,7 +297,8 @@ def test_export_neutralizes_spreadsheet_formulas(duckdb_warehouse, tmp_path):
     with duckdb_warehouse.begin() as conn:
         conn.execute(duckdb_warehouse.table("inactive_customers").insert(), rows)
     path = tmp_path / "winback.csv"
-    assert export_inactive_customers(duckdb_warehouse, path) == 8
+    with duckdb_warehouse.engine.connect() as conn:
+        assert export_inactive_customers(conn, duckdb_warehouse.schema_name, path) == 8
     with path.open(newline="") as f:
         lines = list(csv.reader(f))
     by_id = {line[1]: line for line in lines[1:]}

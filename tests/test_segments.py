@@ -309,7 +309,8 @@ def test_export_inactive_customers_csv(duckdb_warehouse, tmp_path):
     load_activity(duckdb_warehouse, RFM_POPULATION)
     refresh(duckdb_warehouse, D, D, [1])
     path = tmp_path / "out" / "winback.csv"
-    assert export_inactive_customers(duckdb_warehouse, path) == 6
+    with duckdb_warehouse.engine.connect() as conn:
+        assert export_inactive_customers(conn, duckdb_warehouse.schema_name, path) == 6
     with path.open(newline="") as f:
         lines = list(csv.reader(f))
     assert lines[0] == ["as_of_date", *CUSTOMER_COLUMNS, "p_alive", "expected_purchases_90d"]

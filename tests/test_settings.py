@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rekindle.settings import Settings, SettingsError
+from rekindle.settings import Settings, SettingsError, warehouse_dialect
 
 
 def test_defaults_match_the_spec():
@@ -24,6 +24,19 @@ def test_defaults_match_the_spec():
     assert s.schedule_cron == "30 0 * * *"
     assert s.schedule_timezone == "UTC"
     assert s.is_duckdb
+
+
+@pytest.mark.parametrize(("url", "dialect", "kind"), [
+    ("duckdb:///data/warehouse.duckdb", "duckdb", "duckdb"),
+    ("postgresql://u@db:5432/wh", "postgresql", "postgres"),  # as typed, before Settings normalizes it
+    ("postgresql+psycopg://u@db:5432/wh", "postgresql", "postgres"),
+])
+def test_the_warehouse_is_named_once_for_tags_and_kinds(url, dialect, kind):
+    # the run tag rekindle/warehouse takes the dialect, the asset kinds Dagster's icon name
+    s = Settings(warehouse_url=url)
+    assert warehouse_dialect(url) == s.warehouse_dialect == dialect
+    assert s.warehouse_kind == kind
+    assert s.is_duckdb == (dialect == "duckdb")
 
 
 def test_every_variable_is_read():

@@ -20,6 +20,7 @@ from rekindle.quality.suites import (
     Rule,
     Severity,
     Suite,
+    TableRules,
     amount_bound,
     customers_suite,
     known_event_types,
@@ -31,6 +32,8 @@ from rekindle.quality.suites import (
     raw_orders_suite,
     raw_suite,
     raw_surveys_suite,
+    table_rules,
+    table_suite,
 )
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "Severity",
     "Suite",
     "SuiteResult",
+    "TableRules",
     "amount_bound",
     "customers_suite",
     "known_event_types",
@@ -56,6 +60,8 @@ __all__ = [
     "raw_surveys_suite",
     "readable_files_rule",
     "reject_rate_rules",
+    "table_rules",
+    "table_suite",
     "validate_frame",
     "volume_rule",
 ]

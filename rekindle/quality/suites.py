@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from rekindle.settings import DEFAULT_PASSIVE_EVENT_TYPES
+from rekindle.sources import ACTIVITY_EVENT_TYPES  # the known activity types of the events source
+from rekindle.sources import source as landing_source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,13 +27,9 @@ if TYPE_CHECKING:
 Severity = Literal["error", "warn"]
 
 # Allowed values restated from SPEC section 1 on purpose: a check should not share the code it checks.
+# (Which columns each raw table has, and which are required, come from rekindle.sources.)
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
 TOUCH_GROUPS = ("treatment", "control")
-# Customer-activity event types Rekindle knows; the passive ones come from the settings.
-ACTIVITY_EVENT_TYPES = (
-    "app_open", "page_view", "search", "add_to_cart", "purchase",
-    "email_open", "email_click", "sms_click", "push_open",
-)
 # A single order above (p99.9 of the trailing days' amounts) x this factor is suspicious.
 AMOUNT_SPIKE_FACTOR = 10.0
 
@@ -142,10 +141,28 @@ def _within_days(column: str, first_day: date, last_day: date | None) -> tuple[R
     return rule, scope
 
 
-def _raw_columns(source: str) -> list[str]:
-    from rekindle.tables import RAW_COLUMNS  # SQLAlchemy import: keep it off the package import
-
-    return [*RAW_COLUMNS[source], "partition_date", "source_file"]
+def _raw_source_suite(
+    source: str,
+    first_day: date,
+    last_day: date | None,
+    example_columns: tuple[str, ...],
+    before_day: Iterable[Rule] = (),
+    after_day: Iterable[Rule] = (),
+) -> Suite:
+    """The rules a raw table gets from its landing source record (rekindle.sources): its columns
+    present, its NOT NULL columns not null, its id unique, its timestamp on the partition day(s);
+    plus the source's own value rules, before or after the day rule."""
+    landing = landing_source(source)
+    day_rule, scope = _within_days(landing.timestamp_column, first_day, last_day)
+    rules = (
+        _columns_present([*landing.column_names, "partition_date", "source_file"]),
+        *(_not_null(c.name) for c in landing.columns if not c.nullable),
+        _unique(landing.id_column),
+        *before_day,
+        day_rule,
+        *after_day,
+    )
+    return Suite(landing.table, rules, example_columns, scope)
 
 
 # --- raw layer (ExtractedPartition.accepted) ------------------------------------------------
@@ -158,66 +175,38 @@ def raw_orders_suite(
 
     amount_max: WARN above this amount (see amount_bound); None skips that rule.
     """
-    day_rule, scope = _within_days("ordered_at", first_day, last_day)
-    rules = [
-        _columns_present(_raw_columns("orders")),
-        *(_not_null(c) for c in ("order_id", "customer_id", "ordered_at", "amount", "currency", "status")),
-        _unique("order_id"),
-        _in_set("status", ORDER_STATUSES),
-        _in_set("currency", [currency.upper()]),
-        _non_negative("amount"),
-        day_rule,
-    ]
+    values = (_in_set("status", ORDER_STATUSES), _in_set("currency", [currency.upper()]), _non_negative("amount"))
+    spike = []
     if amount_max is not None:
-        rules.append(_rule(
+        spike.append(_rule(
             "expect_column_values_to_be_between", "warn",
             f"amount is at most {amount_max:,.2f} (larger is far above the trailing distribution)",
             column="amount", max_value=float(amount_max),
         ))
-    return Suite("raw_orders", tuple(rules), ("order_id", "customer_id"), scope)
+    return _raw_source_suite("orders", first_day, last_day, ("order_id", "customer_id"), values, spike)
 
 
 def raw_events_suite(
     first_day: date, last_day: date | None = None, *, event_types: Collection[str] | None = None
 ) -> Suite:
     """Accepted events; an event_type outside event_types (default: known_event_types()) is a WARN."""
-    day_rule, scope = _within_days("occurred_at", first_day, last_day)
-    rules = (
-        _columns_present(_raw_columns("events")),
-        *(_not_null(c) for c in ("event_id", "customer_id", "occurred_at", "event_type")),
-        _unique("event_id"),
-        day_rule,
-        _in_set("event_type", known_event_types() if event_types is None else event_types, "warn"),
-    )
-    return Suite("raw_events", rules, ("event_id", "customer_id"), scope)
+    known = _in_set("event_type", known_event_types() if event_types is None else event_types, "warn")
+    return _raw_source_suite("events", first_day, last_day, ("event_id", "customer_id"), after_day=[known])
 
 
 def raw_campaign_touches_suite(first_day: date, last_day: date | None = None) -> Suite:
-    day_rule, scope = _within_days("sent_at", first_day, last_day)
-    rules = (
-        _columns_present(_raw_columns("campaign_touches")),
-        *(_not_null(c) for c in ("touch_id", "customer_id", "campaign_id", "sent_at", "group", "cost")),
-        _unique("touch_id"),
-        day_rule,
-        _in_set("group", TOUCH_GROUPS),
-        _non_negative("cost"),
-    )
-    return Suite("raw_campaign_touches", rules, ("touch_id", "campaign_id"), scope)
+    values = (_in_set("group", TOUCH_GROUPS), _non_negative("cost"))
+    return _raw_source_suite("campaign_touches", first_day, last_day, ("touch_id", "campaign_id"), after_day=values)
 
 
 def raw_surveys_suite(first_day: date, last_day: date | None = None) -> Suite:
-    day_rule, scope = _within_days("responded_at", first_day, last_day)
-    rules = (
-        _columns_present(_raw_columns("surveys")),
-        *(_not_null(c) for c in ("response_id", "customer_id", "responded_at", "nps_score")),
-        _unique("response_id"),
-        day_rule,
+    values = (
         _rule("expect_column_values_to_be_between", "error", "nps_score is 0..10",
               column="nps_score", min_value=0, max_value=10),
         _rule("expect_column_values_to_be_between", "error", "csat_score is 1..5 or null",
               column="csat_score", min_value=1, max_value=5),
     )
-    return Suite("raw_surveys", rules, ("response_id",), scope)
+    return _raw_source_suite("surveys", first_day, last_day, ("response_id",), after_day=values)
 
 
 def raw_suite(
@@ -229,7 +218,8 @@ def raw_suite(
     amount_max: float | None = None,
     event_types: Collection[str] | None = None,
 ) -> Suite:
-    """The suite of a landing source ("orders", "events", ...); options apply where they mean something."""
+    """The suite of a landing source ("orders", "events", ...); options apply where they mean something.
+    A source without value rules of its own here gets the rules its record implies."""
     if source == "orders":
         return raw_orders_suite(first_day, last_day, currency=currency, amount_max=amount_max)
     if source == "events":
@@ -238,7 +228,7 @@ def raw_suite(
         return raw_campaign_touches_suite(first_day, last_day)
     if source == "surveys":
         return raw_surveys_suite(first_day, last_day)
-    raise ValueError(f"unknown landing source {source!r}")
+    return _raw_source_suite(source, first_day, last_day, (landing_source(source).id_column,))
 
 
 def known_event_types(passive_event_types: Iterable[str] = DEFAULT_PASSIVE_EVENT_TYPES) -> tuple[str, ...]:
@@ -246,58 +236,60 @@ def known_event_types(passive_event_types: Iterable[str] = DEFAULT_PASSIVE_EVENT
     return (*ACTIVITY_EVENT_TYPES, *passive_event_types)
 
 
-def amount_bound(trailing_amounts: Any, factor: float = AMOUNT_SPIKE_FACTOR) -> float | None:
-    """p99.9 of the trailing days' order amounts (array-like) x factor; None without history,
+def amount_bound(trailing_p999: float | Decimal | None, factor: float = AMOUNT_SPIKE_FACTOR) -> float | None:
+    """The largest unsuspicious order amount: p99.9 of the trailing days' amounts, as the warehouse
+    computes it (rekindle.quality.history.trailing_amount_p999), x factor; None without history,
     which skips the rule."""
-    import numpy as np
-
-    values = np.asarray(trailing_amounts, dtype="float64")
-    values = values[np.isfinite(values)]
-    return float(np.quantile(values, 0.999) * factor) if len(values) else None
+    return None if trailing_p999 is None else float(trailing_p999) * factor
 
 
 # --- derived tables ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TableRules:
+    """What a table's contract adds to the rules that follow from its definition (_definition_rules)."""
+
+    rules: tuple[Rule, ...] = ()
+    # adds the helper columns that `rules` validate; runs before GX
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    # `rules` compare day D with D - 1: a range of days is validated together with the day before it
+    needs_day_before: bool = False
+    # named in the description of the table's contract check
+    summary: str | None = None
+
+
+def table_rules(table: str) -> TableRules:
+    """What `table`'s contract adds (nothing for most tables): see TABLE_RULES."""
+    return TABLE_RULES.get(table, TableRules())
+
+
+def table_suite(table: str) -> Suite:
+    """A derived table's contract: columns present, grain unique, NOT NULL columns not null,
+    counts/sums >= 0, rates in [0, 1], and the table's own rules (TABLE_RULES)."""
+    if table not in TABLE_GRAIN:
+        raise ValueError(f"no quality suite for table {table!r}; expected one of {', '.join(TABLE_GRAIN)}")
+    own = table_rules(table)
+    return Suite(table, (*_definition_rules(table), *own.rules), TABLE_GRAIN[table], prepare=own.prepare)
+
+
 def customers_suite() -> Suite:
-    rules = (
-        *_table_rules("customers"),
-        _rule("expect_column_pair_values_a_to_be_greater_than_b", "error",
-              "last_active_date >= first_active_date",
-              column_A="last_active_date", column_B="first_active_date", or_equal=True),
-    )
-    return Suite("customers", rules, ("customer_id",))
+    return table_suite("customers")
 
 
 def metric_table_suite(table: str) -> Suite:
-    """Columns present, grain unique, NOT NULL columns not null, counts/sums >= 0, rates in [0, 1].
-
-    lifecycle_daily also gets the SPEC section 5 invariants between consecutive days of the frame.
-    """
+    """The contract of a metric table (every derived table but customers); lifecycle_daily's
+    includes the SPEC section 5 invariants between consecutive days of the frame."""
     if table not in METRIC_TABLES:
         raise ValueError(f"no quality suite for table {table!r}; expected one of {', '.join(METRIC_TABLES)}")
-    rules = list(_table_rules(table))
-    if table == "nps_daily":
-        rules.append(_rule("expect_column_values_to_be_between", "error", "nps is -100..100 or null",
-                           column="nps", min_value=-100, max_value=100))
-    if table != "lifecycle_daily":
-        return Suite(table, tuple(rules), TABLE_GRAIN[table])
-    rules += [
-        _rule("expect_column_values_to_be_between", "error",
-              "inactive(D) = inactive(D-1) + dormant(D) - reactivated(D)",
-              column="inactive_invariant_gap", min_value=0, max_value=0),
-        _rule("expect_column_values_to_be_between", "error",
-              "active(D) = active(D-1) + new(D) + reactivated(D) - dormant(D)",
-              column="active_invariant_gap", min_value=0, max_value=0),
-    ]
-    return Suite(table, tuple(rules), TABLE_GRAIN[table], prepare=lifecycle_invariant_gaps)
+    return table_suite(table)
 
 
 def lifecycle_daily_suite() -> Suite:
     return metric_table_suite("lifecycle_daily")
 
 
-def _table_rules(table: str) -> list[Rule]:
+def _definition_rules(table: str) -> list[Rule]:
     """Rules that follow from the table definition in rekindle.tables."""
     from sqlalchemy import Double, Integer, Numeric
 
@@ -349,3 +341,30 @@ def lifecycle_invariant_gaps(frame: pd.DataFrame) -> pd.DataFrame:
         inactive_invariant_gap=count["inactive_customers"] - implied_inactive,
         active_invariant_gap=count["active_customers"] - implied_active,
     )
+
+
+# What a table's contract adds to the rules its definition implies; a table not listed adds nothing.
+TABLE_RULES: dict[str, TableRules] = {
+    "customers": TableRules(rules=(
+        _rule("expect_column_pair_values_a_to_be_greater_than_b", "error",
+              "last_active_date >= first_active_date",
+              column_A="last_active_date", column_B="first_active_date", or_equal=True),
+    )),
+    "nps_daily": TableRules(rules=(
+        _rule("expect_column_values_to_be_between", "error", "nps is -100..100 or null",
+              column="nps", min_value=-100, max_value=100),
+    )),
+    "lifecycle_daily": TableRules(
+        rules=(
+            _rule("expect_column_values_to_be_between", "error",
+                  "inactive(D) = inactive(D-1) + dormant(D) - reactivated(D)",
+                  column="inactive_invariant_gap", min_value=0, max_value=0),
+            _rule("expect_column_values_to_be_between", "error",
+                  "active(D) = active(D-1) + new(D) + reactivated(D) - dormant(D)",
+                  column="active_invariant_gap", min_value=0, max_value=0),
+        ),
+        prepare=lifecycle_invariant_gaps,
+        needs_day_before=True,
+        summary="lifecycle invariants",
+    ),
+}
