@@ -67,9 +67,7 @@ def build_segment_assets(settings: Settings, partitions: DailyPartitionsDefiniti
         metadata = {"dagster/row_count": 0}
         if as_of is not None:
             with warehouse.begin() as conn:
-                rows, params = predict.refresh_customer_predictions(
-                    conn, warehouse.schema_name, as_of, warehouse.bulk_insert
-                )
+                rows, params = predict.refresh_customer_predictions(conn, warehouse.schema_name, as_of)
             metadata = {
                 "dagster/row_count": rows,
                 "as_of_date": str(as_of),

@@ -18,7 +18,6 @@ prediction horizon is in days.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import date
 
@@ -29,7 +28,7 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from rekindle.sql import days_between, schema_prefix
+from rekindle.sql import days_between, replace_rows, schema_prefix
 
 # Columns of the `customer_predictions` table, in order.
 PREDICTION_COLUMNS = [
@@ -249,15 +248,12 @@ def refresh_customer_predictions(
     conn: Connection,
     schema: str,
     as_of: date,
-    insert_frame: Callable[[Connection, str, pd.DataFrame], int],
 ) -> tuple[int, dict[str, float]]:
-    """Replace customer_predictions (a snapshot) with the 90-day predictions as of `as_of`,
-    written by `insert_frame(conn, table, frame)` (the warehouse's bulk loader). Returns the
-    rows written and the fitted r, alpha (days), a, b (NaN when nothing could be fitted;
-    empty without customers)."""
+    """Replace customer_predictions (a snapshot) with the 90-day predictions as of `as_of`.
+    Returns the rows written and the fitted r, alpha (days), a, b (NaN when nothing could be
+    fitted; empty without customers)."""
     scored = predict_customers(conn, schema, as_of)
     frame = predictions_frame(scored, as_of)
-    conn.execute(text(f"DELETE FROM {schema_prefix(conn, schema)}.customer_predictions"))
-    insert_frame(conn, "customer_predictions", frame)
+    rows = replace_rows(conn, f"{schema_prefix(conn, schema)}.customer_predictions", frame)
     params = scored[[field.name for field in fields(BGNBDParams)]].iloc[0].to_dict() if len(scored) else {}
-    return len(frame), params
+    return rows, params

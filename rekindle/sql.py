@@ -13,15 +13,20 @@ into a SQL client as it is, with its `Query.params`.
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from textwrap import indent
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --- statements --------------------------------------------------------------------------
 
@@ -106,23 +111,59 @@ WINDOW running AS ({partition}ORDER BY {grid}.day ROWS UNBOUNDED PRECEDING)""")
 def replace_rows(
     conn: Connection,
     table: str,
-    query: Query,
+    rows: Query | pd.DataFrame,
     *,
     date_column: str | None = None,
     start: date | None = None,
     end: date | None = None,
+    match: Mapping[str, Any] | None = None,
 ) -> int:
-    """Replace the rows of `table` (schema-qualified) whose `date_column` lies in [start, end], or
-    all its rows when `date_column` is None (a snapshot), with `query`'s rows, inside the caller's
-    transaction. Returns the rows the table now holds for those days, counted: DuckDB's driver
-    reports -1 for INSERT ... SELECT. A list or tuple parameter binds as an IN list."""
-    days = f" WHERE {date_column} BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)" if date_column else ""
-    bounds = {"start": start, "end": end} if date_column else {}
-    conn.execute(text(f"DELETE FROM {table}{days}"), bounds)
-    insert = text(f"INSERT INTO {table} ({', '.join(query.columns)})\n{query.sql}")
-    lists = [bindparam(k, expanding=True) for k, v in query.params.items() if isinstance(v, list | tuple)]
-    conn.execute(insert.bindparams(*lists), query.params)
-    return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}{days}"), bounds).scalar())
+    """The one way a write replaces rows: delete the rows of `table` (schema-qualified) whose
+    `date_column` lies in [start, end] and whose columns equal `match`, or all its rows when both
+    are None (a snapshot), then insert `rows` (a query's, by INSERT ... SELECT, or a frame's, by
+    bulk_insert), inside the caller's transaction. Returns the rows the table now holds for those
+    days, counted: DuckDB's driver reports -1 for INSERT ... SELECT. A list or tuple parameter of
+    the query binds as an IN list."""
+    conditions = [f"{date_column} BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)"] if date_column else []
+    bounds: dict[str, Any] = {"start": start, "end": end} if date_column else {}
+    for column, value in (match or {}).items():
+        conditions.append(f"{column} = :match_{column}")
+        bounds[f"match_{column}"] = value
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    conn.execute(text(f"DELETE FROM {table}{where}"), bounds)
+    if isinstance(rows, Query):
+        insert = text(f"INSERT INTO {table} ({', '.join(rows.columns)})\n{rows.sql}")
+        lists = [bindparam(k, expanding=True) for k, v in rows.params.items() if isinstance(v, list | tuple)]
+        conn.execute(insert.bindparams(*lists), rows.params)
+    else:
+        bulk_insert(conn, table, rows)
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}{where}"), bounds).scalar())
+
+
+def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """Append `frame` to `table` (schema-qualified; the frame's columns by name), never row by row:
+    DuckDB scans it as an Arrow table, PostgreSQL takes COPY. Returns the rows appended."""
+    if frame.empty:
+        return 0
+    columns = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in frame.columns)
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "duckdb":
+        import pyarrow as pa
+
+        view = f"rekindle_load_{uuid.uuid4().hex}"
+        driver.register(view, pa.Table.from_pandas(frame, preserve_index=False))
+        try:
+            driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
+        finally:
+            driver.unregister(view)
+    else:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep=r"\N")
+        with driver.cursor() as cursor, cursor.copy(
+            f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        ) as copy:
+            copy.write(buffer.getvalue())
+    return len(frame)
 
 
 # --- what differs between engines --------------------------------------------------------

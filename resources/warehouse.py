@@ -8,13 +8,11 @@ Bulk loads never go row by row: DuckDB scans an Arrow table, PostgreSQL takes CO
 from __future__ import annotations
 
 import copy
-import io
 import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from rekindle.migrations import migrate
+from rekindle.sql import bulk_insert
 from rekindle.settings import normalize_warehouse_url, warehouse_dialect
 from rekindle.tables import build_metadata
 
@@ -203,50 +202,9 @@ class WarehouseResource(ConfigurableResource):
             return conn.execute(sa.text(sql), dict(params or {})).scalar()
 
     # --- writes -----------------------------------------------------------------------
-    def replace_rows(
-        self,
-        conn: Connection,
-        table: str,
-        frame: pd.DataFrame,
-        *,
-        date_column: str,
-        start: date,
-        end: date,
-        match: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Delete `table` rows whose `date_column` is in [start, end] (and equal `match`),
-        then bulk-insert `frame`. Call inside `begin()` so both happen atomically."""
-        t = self.table(table)
-        condition = t.c[date_column].between(start, end)
-        for column, value in (match or {}).items():
-            condition = condition & (t.c[column] == value)
-        conn.execute(t.delete().where(condition))
-        return self.bulk_insert(conn, table, frame)
-
     def bulk_insert(self, conn: Connection, table: str, frame: pd.DataFrame) -> int:
-        if frame.empty:
-            return 0
-        prep = conn.dialect.identifier_preparer
-        columns = ", ".join(prep.quote(c) for c in frame.columns)
-        raw = conn.connection.driver_connection
-        if self.is_duckdb:
-            import pyarrow as pa
-
-            view = f"rekindle_load_{uuid.uuid4().hex}"
-            raw.register(view, pa.Table.from_pandas(frame, preserve_index=False))
-            try:
-                raw.execute(f"INSERT INTO {self.qualified(table)} ({columns}) SELECT {columns} FROM {view}")
-            finally:
-                raw.unregister(view)
-        else:
-            buffer = io.StringIO()
-            frame.to_csv(buffer, index=False, header=False, na_rep=r"\N")
-            with raw.cursor() as cursor:
-                with cursor.copy(
-                    f"COPY {self.qualified(table)} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-                ) as copy:
-                    copy.write(buffer.getvalue())
-        return len(frame)
+        """Append `frame` to this schema's `table` (rekindle.sql.bulk_insert)."""
+        return bulk_insert(conn, self.qualified(table), frame)
 
     def select_where_in(
         self, conn: Connection, table: str, column: str, values, *, where: Any = None

@@ -29,6 +29,7 @@ from rekindle.migrations import (
 )
 from rekindle.quality.suites import TABLE_GRAIN
 from rekindle.sources import SOURCES
+from rekindle.sql import replace_rows
 from rekindle.tables import build_metadata
 from resources.warehouse import WarehouseResource
 
@@ -315,8 +316,8 @@ def test_keys_hold_on_postgres_and_allow_the_rewrite_pattern(postgres_warehouse)
         wh.bulk_insert(conn, "raw_orders", frame)
     # every write here: delete a range, insert it again, in one transaction
     with wh.begin() as conn:
-        wh.replace_rows(conn, "raw_orders", frame, date_column="partition_date",
-                        start=date(2025, 3, 1), end=date(2025, 3, 2))
+        replace_rows(conn, wh.qualified("raw_orders"), frame, date_column="partition_date",
+                     start=date(2025, 3, 1), end=date(2025, 3, 2))
     assert read_rows(wh, "raw_orders", 9) == sorted(ROWS["raw_orders"])
     with pytest.raises(psycopg.errors.UniqueViolation):  # COPY runs on the driver's connection
         with wh.begin() as conn:

@@ -21,6 +21,7 @@ from rekindle.raw_validation import QUARANTINE_COLUMNS, ExtractedPartition, extr
 from rekindle.settings import Settings
 from rekindle.sources import SOURCES
 from rekindle.sources import source as landing_source
+from rekindle.sql import replace_rows
 
 DAY = date(2025, 1, 3)
 ORDERS_HEADER = "order_id,customer_id,ordered_at,amount,currency,status,channel"
@@ -404,10 +405,10 @@ def test_lowercase_rfc3339_letters_and_a_jsonl_byte_order_mark_are_accepted(tmp_
 def load(warehouse, result: ExtractedPartition) -> None:
     """What the raw asset does with a partition: replace the day in the raw table and quarantine."""
     with warehouse.begin() as conn:
-        warehouse.replace_rows(conn, f"raw_{result.source}", result.accepted,
-                               date_column="partition_date", start=DAY, end=DAY)
-        warehouse.replace_rows(conn, "quarantine", result.quarantined, date_column="partition_date",
-                               start=DAY, end=DAY, match={"source": result.source})
+        replace_rows(conn, warehouse.qualified(f"raw_{result.source}"), result.accepted,
+                     date_column="partition_date", start=DAY, end=DAY)
+        replace_rows(conn, warehouse.qualified("quarantine"), result.quarantined, date_column="partition_date",
+                     start=DAY, end=DAY, match={"source": result.source})
 
 
 def test_values_the_warehouse_cannot_hold_are_row_errors_and_the_rest_loads(tmp_path, warehouse):

@@ -3,6 +3,7 @@ way a refresh replaces rows, on DuckDB and PostgreSQL."""
 
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -75,3 +76,21 @@ def test_replace_rows_rewrites_a_day_range_or_the_whole_table_and_counts(warehou
         # a snapshot replaces everything
         assert replace_rows(conn, table, lifecycle_query(days[:1], [7])) == 1
         assert conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar() == 1
+
+
+def test_replace_rows_loads_a_frame_and_replaces_only_the_matching_rows(warehouse):
+    # the quarantine of one source and day is replaced; the other source's rows of that day stay
+    def quarantine(source: str, reasons: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"source": source, "partition_date": DAY, "source_file": f"{source}/a.csv",
+                             "reason": reasons, "record": "{}"})
+
+    with warehouse.begin() as conn:
+        table = warehouse.qualified("quarantine")
+        assert replace_rows(conn, table, quarantine("events", ["duplicate"]), date_column="partition_date",
+                            start=DAY, end=DAY, match={"source": "events"}) == 1
+        assert replace_rows(conn, table, quarantine("orders", ["duplicate", "superseded"]),
+                            date_column="partition_date", start=DAY, end=DAY, match={"source": "orders"}) == 2
+        assert replace_rows(conn, table, quarantine("orders", ["malformed_row"]), date_column="partition_date",
+                            start=DAY, end=DAY, match={"source": "orders"}) == 1
+        rows = conn.execute(sa.text(f"SELECT source, reason FROM {table} ORDER BY source")).fetchall()
+    assert [tuple(r) for r in rows] == [("events", "duplicate"), ("orders", "malformed_row")]
