@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Integer, Numeric
 
 from rekindle.settings import DEFAULT_PASSIVE_EVENT_TYPES
-from rekindle.sources import SOURCES, Source
+from rekindle.sources import COMPLETED, ORDER_STATUSES, SOURCES, Source
 from rekindle.sources import source as landing_source
 
 FORMATS = ("parquet", "csv", "csv.gz", "jsonl", "jsonl.gz")
@@ -362,7 +362,7 @@ def _orders(rng: np.random.Generator, world: _World, activity: _Activity):
     o_sec = _time_of_day(rng, n)
     amount = np.round(np.exp(world.basket_log_mean[o_cust] + rng.normal(0, 0.55, n)), 2)
     amount = np.where(rng.random(n) < 0.003, 0.0, np.maximum(amount, 0.5))  # a few free orders
-    status = rng.choice(np.array(["completed", "cancelled", "refunded"], dtype=object), n, p=[0.9, 0.06, 0.04])
+    status = rng.choice(np.array(ORDER_STATUSES, dtype=object), n, p=[0.9, 0.06, 0.04])
     channel = rng.choice(np.array(["web", "app", "store"], dtype=object), n, p=[0.5, 0.35, 0.15])
     channel = np.where(camp_first[row] & (channel == "store"), "web", channel)  # a link was clicked
 
@@ -449,7 +449,7 @@ def _events(rng: np.random.Generator, world: _World, activity: _Activity, campai
 
 def _surveys(rng: np.random.Generator, world: _World, orders: pd.DataFrame) -> pd.DataFrame:
     """A post-purchase NPS survey: some completed orders get a response within a few days."""
-    done = orders[orders["status"] == "completed"]
+    done = orders[orders["status"] == COMPLETED]
     done = done[rng.random(len(done)) < 0.12]
     delay = rng.choice(4, len(done), p=[0.6, 0.2, 0.12, 0.08])
     day = done["day"].to_numpy() + delay

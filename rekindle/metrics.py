@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from rekindle.sources import COMPLETED
 from rekindle.sql import (
     Query,
     add_days,
@@ -33,7 +34,6 @@ from rekindle.sql import (
     schema_prefix,
 )
 
-COMPLETED = "completed"  # the order status that counts as a purchase
 CLV_PERIOD_DAYS = 365
 DAY_AFTER_END = add_days("CAST(:end AS DATE)", 1)
 

@@ -142,6 +142,9 @@ class Source:
 
 # --- the sources --------------------------------------------------------------------------------
 
+ORDER_STATUSES = ("completed", "cancelled", "refunded")
+COMPLETED = "completed"  # the one order status that is a purchase (SPEC section 5)
+
 ORDERS = Source(
     name="orders",
     table="raw_orders",
@@ -157,7 +160,7 @@ ORDERS = Source(
                      rule=ReportingCurrency("currency_mismatch")),
         SourceColumn("status", String(16),
                      "completed, cancelled or refunded (default completed); only completed orders count",
-                     rule=OneOf(("completed", "cancelled", "refunded"), "invalid_status", default="completed")),
+                     rule=OneOf(ORDER_STATUSES, "invalid_status", default=COMPLETED)),
         SourceColumn("channel", Text(), "Sales channel (web, app, store...), if delivered"),
     ),
     required_folder=True,
