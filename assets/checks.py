@@ -26,6 +26,7 @@ from rekindle import quality
 from rekindle.quality import history
 from rekindle.quality.runner import REJECT_WARN_MIN_ROWS, REJECT_WARN_RATE, VOLUME_HISTORY_DAYS, VOLUME_TRAILING_DAYS
 from rekindle.raw_validation import validate_frames
+from rekindle.sources import source as landing_source
 from resources.warehouse import WarehouseResource
 
 CONTRACT = "contract"
@@ -157,9 +158,10 @@ def raw_check_results(
 ) -> list[AssetCheckResult]:
     start, end = (days[0][0], days[-1][0]) if days else (first_day, last_day)
     with warehouse.engine.connect() as conn:
+        spike_column = landing_source(source).spike_column
         amount_max = (
-            quality.amount_bound(history.trailing_amount_p999(conn, warehouse.schema_name, table, start))
-            if source == "orders" else None
+            quality.amount_bound(history.trailing_p999(conn, warehouse.schema_name, table, spike_column, start))
+            if spike_column else None
         )
         loaded_by_day = history.trailing_row_counts(conn, warehouse.schema_name, table, start)
     suite = quality.raw_suite(

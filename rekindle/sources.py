@@ -113,6 +113,8 @@ class Source:
     required_folder: bool  # the folder must exist, even empty (SPEC section 1)
     description: str  # the raw asset's description
     table_comment: str  # the raw table's comment, its grain first
+    # a money column whose values far above the trailing days' p99.9 are an anomaly (WARN)
+    spike_column: str | None = None
 
     def __post_init__(self):
         names = self.column_names
@@ -164,6 +166,7 @@ ORDERS = Source(
         SourceColumn("channel", Text(), "Sales channel (web, app, store...), if delivered"),
     ),
     required_folder=True,
+    spike_column="amount",
     description="Orders from landing orders/dt=YYYY-MM-DD/, typed and validated; rejects go to quarantine.",
     table_comment="One row per accepted order from landing orders/dt=YYYY-MM-DD/, typed and validated",
 )

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from rekindle.quality import amount_bound
-from rekindle.quality.history import AMOUNT_HISTORY_DAYS, trailing_amount_p999, trailing_row_counts
+from rekindle.quality.history import AMOUNT_HISTORY_DAYS, trailing_p999, trailing_row_counts
 from rekindle.quality.runner import VOLUME_HISTORY_DAYS
 
 START = date(2025, 3, 1)  # the first day checked: its history is the days before it
@@ -35,7 +35,7 @@ def test_the_amount_bound_is_ten_times_the_trailing_p999(warehouse):
     assert sorted(a for day in history.values() for a in day) == [Decimal(a) for a in range(1, 1001)]
     insert_orders(warehouse, {**history, first - timedelta(days=1): [Decimal(10**6)], START: [Decimal(10**6)]})
     with warehouse.engine.connect() as conn:
-        p999 = trailing_amount_p999(conn, warehouse.schema_name, "raw_orders", START)
+        p999 = trailing_p999(conn, warehouse.schema_name, "raw_orders", "amount", START)
     # percentile_cont: rank (1000 - 1) x 0.999 = 998.001 of the sorted amounts (0-based), i.e.
     # between 999 and 1000: 999 + 0.001 x (1000 - 999) = 999.001
     assert float(p999) == pytest.approx(999.001)
@@ -45,7 +45,7 @@ def test_the_amount_bound_is_ten_times_the_trailing_p999(warehouse):
 def test_without_history_there_is_no_amount_bound(warehouse):
     insert_orders(warehouse, {START: [Decimal(5)]})  # the day itself is not its history
     with warehouse.engine.connect() as conn:
-        p999 = trailing_amount_p999(conn, warehouse.schema_name, "raw_orders", START)
+        p999 = trailing_p999(conn, warehouse.schema_name, "raw_orders", "amount", START)
     assert p999 is None and amount_bound(p999) is None
 
 

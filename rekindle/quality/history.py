@@ -33,14 +33,14 @@ def trailing_row_counts(
     return {_as_date(day): int(n) for day, n in result}
 
 
-def trailing_amount_p999(
-    conn: Connection, schema: str, table: str, start: date, days: int = AMOUNT_HISTORY_DAYS
+def trailing_p999(
+    conn: Connection, schema: str, table: str, column: str, start: date, days: int = AMOUNT_HISTORY_DAYS
 ) -> Decimal | float | None:
-    """The 99.9th percentile of `amount` in `table` over the `days` days before `start` (start
+    """The 99.9th percentile of `column` (e.g. amount) in `table` over the `days` days before `start` (start
     excluded), as the warehouse computes it: percentile_cont, linear between the two nearest
     ranks; DuckDB keeps the column's 4 decimals, PostgreSQL returns a double. None without rows."""
     return conn.execute(
-        text("SELECT percentile_cont(0.999) WITHIN GROUP (ORDER BY amount) "
+        text(f"SELECT percentile_cont(0.999) WITHIN GROUP (ORDER BY {column}) "
              f"FROM {schema_prefix(conn, schema)}.{table} WHERE partition_date BETWEEN :first AND :last"),
         {"first": start - timedelta(days=days), "last": start - timedelta(days=1)},
     ).scalar()

@@ -238,7 +238,7 @@ def known_event_types(passive_event_types: Iterable[str] = DEFAULT_PASSIVE_EVENT
 
 def amount_bound(trailing_p999: float | Decimal | None, factor: float = AMOUNT_SPIKE_FACTOR) -> float | None:
     """The largest unsuspicious order amount: p99.9 of the trailing days' amounts, as the warehouse
-    computes it (rekindle.quality.history.trailing_amount_p999), x factor; None without history,
+    computes it (rekindle.quality.history.trailing_p999), x factor; None without history,
     which skips the rule."""
     return None if trailing_p999 is None else float(trailing_p999) * factor
 
