@@ -23,7 +23,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from rekindle import quality
-from rekindle.quality import history
+from rekindle.quality import history, warehouse_rules
 from rekindle.quality.runner import REJECT_WARN_MIN_ROWS, REJECT_WARN_RATE, VOLUME_HISTORY_DAYS, VOLUME_TRAILING_DAYS
 from rekindle.raw_validation import validate_frames
 from rekindle.sources import source as landing_source
@@ -225,14 +225,12 @@ def table_check_result(
     end: date | None = None,
     date_column: str = "as_of_date",
 ) -> AssetCheckResult:
-    """Validate what the step just wrote: the run's days of a daily table, or a whole snapshot."""
-    sql = f"SELECT * FROM {warehouse.qualified(table)}"
-    params = {}
-    if start is not None:
-        # rules that compare D with D - 1 (lifecycle invariants) need the day before the range
-        first = start - timedelta(days=1) if quality.table_rules(table).needs_day_before else start
-        sql += f" WHERE {date_column} BETWEEN :first AND :end"
-        params = {"first": first, "end": end}
-    frame = warehouse.read_frame(sql, params)
-    result = quality.validate_frame(frame, quality.table_suite(table), docs_dir=docs_dir)
-    return _check_result(CONTRACT, result, AssetCheckSeverity.ERROR, {"rows_checked": len(frame)})
+    """Validate what the step just wrote: the run's days of a daily table, or a whole snapshot,
+    counted in the warehouse (no table is read into pandas)."""
+    suite = quality.table_suite(table)
+    with warehouse.engine.connect() as conn:
+        results, rows_checked = warehouse_rules.validate_table(
+            conn, warehouse.schema_name, table, suite, start, end, date_column
+        )
+    result = quality.report_results(suite, results, docs_dir=docs_dir)
+    return _check_result(CONTRACT, result, AssetCheckSeverity.ERROR, {"rows_checked": rows_checked})

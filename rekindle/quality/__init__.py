@@ -11,6 +11,7 @@ from rekindle.quality.runner import (
     landing_entries_rule,
     readable_files_rule,
     reject_rate_rules,
+    report_results,
     validate_frame,
     volume_rule,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "reject_rate_rules",
     "table_rules",
     "table_suite",
+    "report_results",
     "validate_frame",
     "volume_rule",
 ]

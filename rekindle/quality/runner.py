@@ -176,6 +176,17 @@ def validate_frame(
     return SuiteResult(suite.name, [*results, *plain_results], docs_path)
 
 
+def report_results(suite: Suite, results: Sequence[RuleResult], *, docs_dir: Path | None = None) -> SuiteResult:
+    """Results evaluated elsewhere (a derived table's contract counted in the warehouse, see
+    warehouse_rules): as a SuiteResult and, with docs_dir, on the suite's Data Docs page."""
+    if docs_dir is None:
+        return SuiteResult(suite.name, list(results))
+    import pandas as pd
+
+    page_only = Suite(suite.name, (), suite.example_columns, suite.scope, asset=suite.asset)
+    return validate_frame(pd.DataFrame(), page_only, docs_dir=docs_dir, plain_results=results)
+
+
 # --- plain-Python rules -----------------------------------------------------------------------
 
 
@@ -365,7 +376,8 @@ class _Engine:
             # counts wants the batch's element count, which a per-day rule does not have
             validation.results.append(ExpectationValidationResult(
                 success=rule.success, expectation_config=config,
-                result={"observed_value": _jsonable(rule.observed_value)},
+                result={"observed_value": _jsonable(rule.observed_value) if rule.observed_value is not None
+                        else _unexpected_text(rule)},
             ))
         results = validation.results
         successful = sum(1 for r in results if r.success)
@@ -587,6 +599,15 @@ def _rule_result(rule: Rule, gx_result, frame: pd.DataFrame, example_columns: li
         failing_examples=examples,
         exception=exception,
     )
+
+
+def _unexpected_text(rule: RuleResult) -> str | None:
+    """What a counted rule found, for its Data Docs row."""
+    if rule.unexpected_count is None:
+        return rule.exception
+    if rule.unexpected_count == 0:
+        return "no unexpected rows"
+    return f"{rule.unexpected_count:,} unexpected rows ({rule.unexpected_percent or 0:.2f}%)"
 
 
 def _exception_message(info: dict | None) -> str | None:
