@@ -30,6 +30,7 @@ from pathlib import Path
 
 from benchmarks.scale_data import SCALES, write_scale_zone
 
+REPO = Path(__file__).resolve().parent.parent  # `-m benchmarks...` must import from any working folder
 POSTGRES_URL = os.environ.get("REKINDLE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # the pandas loop recomputes history every day: at M it samples days and extrapolates
 PANDAS_EVERY_DAYS = {"S": 30, "M": 73}
@@ -37,8 +38,9 @@ PANDAS_EVERY_DAYS = {"S": 30, "M": 73}
 
 def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict:
     """Run `command` in a fresh measuring process: wall seconds, peak RSS (MiB), its output."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.measure", "--", *command], env=env, cwd=cwd,
-                          capture_output=True, text=True)
+    path = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.measure", "--", *command],
+                          env={**env, "PYTHONPATH": path}, cwd=cwd, capture_output=True, text=True)
     *output, last = (done.stdout.rstrip().splitlines() or [""])
     try:
         result = json.loads(last)
