@@ -24,16 +24,14 @@ from rekindle.quality import (
     METRIC_TABLES,
     SuiteResult,
     amount_bound,
-    customers_suite,
     known_event_types,
-    lifecycle_daily_suite,
-    metric_table_suite,
     raw_campaign_touches_suite,
     raw_events_suite,
     raw_orders_suite,
     raw_suite,
     raw_surveys_suite,
     reject_rate_rules,
+    table_suite,
     validate_frame,
     volume_rule,
 )
@@ -335,8 +333,8 @@ def customers() -> pd.DataFrame:
     ],
 )
 def test_each_customers_rule_fails_on_its_bad_value(column, value, expected):
-    assert validate_frame(customers(), customers_suite()).passed("warn")
-    assert failures(validate_frame(with_value(customers(), column, value), customers_suite())) == {expected}
+    assert validate_frame(customers(), table_suite("customers")).passed("warn")
+    assert failures(validate_frame(with_value(customers(), column, value), table_suite("customers"))) == {expected}
 
 
 def metric_frame(table: str) -> pd.DataFrame:
@@ -369,7 +367,7 @@ def metric_frame(table: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("table", METRIC_TABLES)
 def test_metric_tables_counts_and_rates(table):
-    suite = metric_table_suite(table)
+    suite = table_suite(table)
     good = metric_frame(table)
     assert validate_frame(good, suite).passed("warn"), validate_frame(good, suite).to_metadata()["failed_rules"]
 
@@ -393,7 +391,7 @@ def test_metric_tables_counts_and_rates(table):
 
 def test_nps_is_bounded():
     frame = with_value(metric_frame("nps_daily"), "nps", 120.0)
-    assert failures(validate_frame(frame, metric_table_suite("nps_daily"))) == {(BETWEEN, "nps", "error")}
+    assert failures(validate_frame(frame, table_suite("nps_daily"))) == {(BETWEEN, "nps", "error")}
 
 
 def lifecycle(days: int = 4) -> pd.DataFrame:
@@ -415,7 +413,7 @@ def lifecycle(days: int = 4) -> pd.DataFrame:
 
 
 def test_lifecycle_invariants_hold_between_consecutive_days():
-    result = validate_frame(lifecycle(), lifecycle_daily_suite())
+    result = validate_frame(lifecycle(), table_suite("lifecycle_daily"))
     assert result.passed("warn")
     # Only the days with a D-1 row in the frame are checked: 3 per N.
     gaps = [r for r in result.results if r.column and r.column.endswith("invariant_gap")]
@@ -430,7 +428,7 @@ def test_lifecycle_invariants_hold_between_consecutive_days():
 def test_lifecycle_invariant_violation_is_detected(column, gap_column):
     frame = lifecycle()
     frame.loc[6, column] += 1  # N = 60, third day
-    result = validate_frame(frame, lifecycle_daily_suite())
+    result = validate_frame(frame, table_suite("lifecycle_daily"))
     assert (BETWEEN, gap_column, "error") in failures(result)
     (rule,) = [r for r in result.results if r.column == gap_column]
     assert rule.failing_examples[0]["as_of_date"] == "2025-03-03"
@@ -441,17 +439,17 @@ def test_lifecycle_invariant_violation_is_detected(column, gap_column):
 def test_lifecycle_first_day_without_its_predecessor_is_not_checked():
     frame = lifecycle().iloc[[0, 2, 4, 6]]  # gaps between days everywhere
     frame.loc[2, "inactive_customers"] = 10_000
-    assert validate_frame(frame, lifecycle_daily_suite()).passed()
+    assert validate_frame(frame, table_suite("lifecycle_daily")).passed()
 
 
 def test_lifecycle_frame_without_its_columns_fails_without_crashing():
-    result = validate_frame(lifecycle().drop(columns=["dormant_customers"]), lifecycle_daily_suite())
+    result = validate_frame(lifecycle().drop(columns=["dormant_customers"]), table_suite("lifecycle_daily"))
     assert ("expect_table_columns_to_match_set", None, "error") in failures(result)
 
 
 def test_unknown_metric_table_is_refused():
     with pytest.raises(ValueError, match="no quality suite"):
-        metric_table_suite("quarantine")
+        table_suite("quarantine")
 
 
 # --- volume and reject rate --------------------------------------------------------------------

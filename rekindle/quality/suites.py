@@ -273,22 +273,6 @@ def table_suite(table: str) -> Suite:
     return Suite(table, (*_definition_rules(table), *own.rules), TABLE_GRAIN[table], prepare=own.prepare)
 
 
-def customers_suite() -> Suite:
-    return table_suite("customers")
-
-
-def metric_table_suite(table: str) -> Suite:
-    """The contract of a metric table (every derived table but customers); lifecycle_daily's
-    includes the SPEC section 5 invariants between consecutive days of the frame."""
-    if table not in METRIC_TABLES:
-        raise ValueError(f"no quality suite for table {table!r}; expected one of {', '.join(METRIC_TABLES)}")
-    return table_suite(table)
-
-
-def lifecycle_daily_suite() -> Suite:
-    return metric_table_suite("lifecycle_daily")
-
-
 def _definition_rules(table: str) -> list[Rule]:
     """Rules that follow from the table definition in rekindle.tables."""
     from sqlalchemy import Double, Integer, Numeric

@@ -18,6 +18,7 @@ Helper columns a suite prepares in pandas (the lifecycle invariant gaps) come fr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -81,7 +82,7 @@ def validate_table(
                          duplicates.get(i), columns)
         if not result.success and result.unexpected_count:
             examples = _examples(conn, checked, rule, [*suite.example_columns, *rule.columns], available, params, q)
-            result = _with_examples(result, examples)
+            result = replace(result, failing_examples=examples)
         results.append(result)
     return results, int(counts["rows_checked"])
 
@@ -191,12 +192,6 @@ def _examples(conn: Connection, checked: str, rule: Rule, example_columns: list[
         f"SELECT {', '.join(q(c) for c in columns)} FROM {checked} AS checked WHERE {condition} LIMIT {MAX_EXAMPLES}"
     ), params).mappings().all()
     return [{c: _jsonable(row[c]) for c in columns} for row in rows]
-
-
-def _with_examples(result: RuleResult, examples: list[dict[str, Any]]) -> RuleResult:
-    from dataclasses import replace
-
-    return replace(result, failing_examples=examples)
 
 
 def _literal(value: Any) -> str:
