@@ -524,6 +524,12 @@ def _static_table(match: re.Match) -> str:
             + "\n".join(body) + "\n</tbody></table>\n")
 
 
+_CACHED_VIEWS = {
+    "page": {"module_name": "rekindle.quality.docs_views", "class_name": "CachedJinjaPageView"},
+    "index": {"module_name": "rekindle.quality.docs_views", "class_name": "CachedJinjaIndexPageView"},
+}
+
+
 def _project_config(docs_dir: Path | None):
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -547,6 +553,11 @@ def _project_config(docs_dir: Path | None):
                     "class_name": "DefaultSiteIndexBuilder",
                     "validation_results_limit": DOCS_INDEX_LIMIT,
                     "show_how_to_buttons": False,
+                    "view": _CACHED_VIEWS["index"],
+                },
+                # GX's own page views, with templates compiled once per process (docs_views)
+                "site_section_builders": {
+                    section: {"view": _CACHED_VIEWS["page"]} for section in ("expectations", "validations")
                 },
             }
         }
