@@ -211,19 +211,20 @@ class WarehouseResource(ConfigurableResource):
     ) -> pd.DataFrame:
         """Rows of `table` whose `column` is one of `values` (and match `where`), however many
         values there are: they go to the database as a table to join, not as a literal list."""
+        import pyarrow as pa
+
         t = self.table(table)
         if len(values) == 0:
             return pd.DataFrame(columns=[c.name for c in t.columns])
         name = f"rekindle_values_{uuid.uuid4().hex}"
         raw = conn.connection.driver_connection
+        values = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
         if self.is_duckdb:
-            import pyarrow as pa
-
-            raw.register(name, pa.table({"value": pa.array(list(values), pa.string())}))
+            raw.register(name, pa.table({"value": values}))
         else:
             conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} (value text) ON COMMIT DROP"))
             with raw.cursor() as cursor, cursor.copy(f"COPY {name} (value) FROM STDIN") as copy:
-                for value in values:
+                for value in values.to_pylist():
                     copy.write_row((value,))
         try:
             matching = sa.select(sa.table(name, sa.column("value")).c.value)

@@ -249,6 +249,7 @@ def test_read_parquet_renders_typed_columns_as_text(tmp_path):
             "Order_ID": ["o1", None],
             "ordered_at": pa.array([datetime(2025, 1, 3, 10), None], pa.timestamp("us")),
             "sent_at": pa.array([datetime(2025, 1, 3, 10, tzinfo=timezone.utc), None], pa.timestamp("ms", "UTC")),
+            "local_at": pa.array([datetime(2025, 1, 3, 10, tzinfo=timezone.utc), None], pa.timestamp("s", "Europe/Berlin")),
             "amount": [12.5, 3.0],
             "nps": pa.array([9, None], pa.int64()),
         }
@@ -264,10 +265,11 @@ def test_read_parquet_renders_typed_columns_as_text(tmp_path):
             "order_id": "o1",
             "ordered_at": "2025-01-03 10:00:00.000000",
             "sent_at": "2025-01-03 10:00:00.000Z",
+            "local_at": "2025-01-03 11:00:00.000+0100",
             "amount": "12.5",
             "nps": "9",
         },
-        {"order_id": None, "ordered_at": None, "sent_at": None, "amount": "3", "nps": None},
+        {"order_id": None, "ordered_at": None, "sent_at": None, "local_at": None, "amount": "3", "nps": None},
     ]
 
 
