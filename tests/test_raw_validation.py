@@ -30,6 +30,11 @@ ORDERS_HEADER = "order_id,customer_id,ordered_at,amount,currency,status,channel"
 # --- helpers ------------------------------------------------------------------------------
 
 
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts, a missing value as None (pandas' text columns hold NaN for it)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
 def write_text(root: Path, source: str, name: str, text: str, mtime_s: int = 1_000) -> Path:
     path = partition_dir(root, source, DAY) / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +100,8 @@ def test_valid_orders_in_every_format_are_typed(tmp_path):
     accepted = result.accepted
     assert accepted["ordered_at"].dtype.kind == "M" and accepted["ordered_at"].dt.tz is None
     assert accepted["amount"].dtype == np.float64
-    assert accepted["order_id"].dtype == object
-    assert accepted.to_dict("records") == [
+    assert accepted["order_id"].dtype == "str"  # pandas' Arrow-backed text
+    assert records(accepted) == [
         {"order_id": "p1", "customer_id": "c1", "ordered_at": pd.Timestamp("2025-01-03 01:00"), "amount": 12.5,
          "currency": "USD", "status": "completed", "channel": None, "partition_date": DAY,
          "source_file": "orders/dt=2025-01-03/a.parquet"},
@@ -120,7 +125,7 @@ def test_missing_folder_is_an_empty_partition(tmp_path):
 
     assert result.rows_read == 0 and result.files == [] and result.reasons == {}
     assert dict(result.accepted.dtypes) == {
-        "response_id": object, "customer_id": object, "responded_at": np.dtype("datetime64[us]"),
+        "response_id": "str", "customer_id": "str", "responded_at": np.dtype("datetime64[us]"),
         "nps_score": pd.Int64Dtype(), "csat_score": pd.Int64Dtype(), "partition_date": object, "source_file": object,
     }
 
@@ -243,7 +248,7 @@ def test_headers_are_case_insensitive_and_extra_columns_ignored(tmp_path):
     result = extract(tmp_path, "orders")
 
     assert result.quarantined.empty
-    assert result.accepted[["order_id", "customer_id", "amount", "status", "channel"]].to_dict("records") == [
+    assert records(result.accepted[["order_id", "customer_id", "amount", "status", "channel"]]) == [
         {"order_id": "o1", "customer_id": "c1", "amount": 5.0, "status": "completed", "channel": None},
         {"order_id": "o2", "customer_id": "c2", "amount": 1.25, "status": "completed", "channel": "app"},
     ]
@@ -487,7 +492,7 @@ def test_event_rows(tmp_path):
 
     result = extract(tmp_path, "events")
 
-    assert result.accepted[["event_id", "customer_id", "event_type", "channel", "campaign_id"]].to_dict("records") == [
+    assert records(result.accepted[["event_id", "customer_id", "event_type", "channel", "campaign_id"]]) == [
         {"event_id": "e1", "customer_id": "c1", "event_type": "page_view", "channel": None, "campaign_id": None},
         {"event_id": "e3", "customer_id": "c1", "event_type": "login", "channel": None, "campaign_id": None},
     ]
@@ -514,7 +519,7 @@ def test_campaign_touch_rows(tmp_path):
 
     result = extract(tmp_path, "campaign_touches")
 
-    assert result.accepted[["touch_id", "group", "cost", "channel"]].to_dict("records") == [
+    assert records(result.accepted[["touch_id", "group", "cost", "channel"]]) == [
         {"touch_id": "t1", "group": "treatment", "cost": 0.25, "channel": "email"},
         {"touch_id": "t2", "group": "control", "cost": 0.0, "channel": None},
     ]
