@@ -288,11 +288,6 @@ def _take_malformed(file_index: int, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     return frame.loc[~bad].drop(columns=MALFORMED_LINE).reset_index(drop=True), piece
 
 
-def _to_object(text: pd.Series) -> pd.Series:
-    """object dtype with None for missing, as the warehouse loader expects (via Arrow: faster)."""
-    return pd.Series(pa.array(text).to_numpy(zero_copy_only=False), index=text.index, dtype=object)
-
-
 def _to_number(text: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
