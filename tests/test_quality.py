@@ -7,6 +7,7 @@ Great Expectations' context is cached per process, so the whole module shares on
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -622,3 +623,24 @@ def test_offline_html_is_idempotent_and_keeps_pages_it_cannot_read():
 
 def _text(page: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style).*?</\1>", "", page, flags=re.S)).split())
+
+
+def test_the_docs_store_keeps_the_newest_results_and_every_page(tmp_path):
+    """GX lists every stored result whenever it builds the index: only the newest are kept, so a
+    check does not get slower every day; their pages stay."""
+    store = tmp_path / "gx_store" / "validations"
+    (store / ".ge_store_backend_id").parent.mkdir(parents=True)
+    (store / ".ge_store_backend_id").write_text("id")
+    results = []
+    for i in range(5):
+        path = store / "purchase_daily" / "__none__" / f"2026120{i}T000000Z" / "rekindle-purchase_daily.json"
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+        os.utime(path, ns=(i * 10**9, i * 10**9))  # oldest first
+        results.append(path)
+
+    runner._keep_newest_results(store, 2)
+
+    assert sorted(store.rglob("*.json")) == results[3:]
+    assert not results[0].parent.exists()  # the folders left empty are gone too
+    assert (store / ".ge_store_backend_id").exists()

@@ -52,6 +52,8 @@ VOLUME_MAX_RATIO = 2.0
 REJECT_WARN_RATE = 0.03
 REJECT_WARN_MIN_ROWS = 10
 # The Data Docs index lists the newest validations only: rendering it reads each listed result.
+# The stored results beyond these are deleted (their pages stay): GX lists every stored result
+# each time it builds the index, which would make each check slower every day.
 DOCS_INDEX_LIMIT = 200
 _GX_SEVERITY = {"error": "critical", "warn": "warning"}
 _SUITE_CACHE_SIZE = 64
@@ -422,6 +424,7 @@ class _Engine:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.context.suites.add_or_update(gx_suite)
             self.context.validation_results_store.set(key, validation)
+            _keep_newest_results(self.docs_dir / "gx_store" / "validations", DOCS_INDEX_LIMIT)
             self.context.build_data_docs(resource_identifiers=[key, suite_key])
             pages = [self._page(key), self._page(suite_key), self.docs_dir / "index.html"]
             for page in pages:
@@ -432,6 +435,17 @@ class _Engine:
     def _page(self, resource_identifier) -> Path:
         url = self.context.get_docs_sites_urls(resource_identifier=resource_identifier, only_if_exists=False)[0]
         return Path(unquote(urlparse(url["site_url"]).path))
+
+
+def _keep_newest_results(store: Path, keep: int) -> None:
+    """Deletes the stored validation results (JSON) beyond the newest `keep`; the pages stay."""
+    results = sorted(store.rglob("*.json"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    for path in results[keep:]:
+        path.unlink(missing_ok=True)
+        for folder in path.parents:  # and the folders it leaves empty, which GX would walk too
+            if folder == store or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 @cache
