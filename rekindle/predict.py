@@ -223,7 +223,9 @@ def predict_customers(
     T (days), p_alive, expected_purchases_{horizon_days}d and the fitted r, alpha (days), a, b.
     """
     result = conn.execute(text(customer_summary_sql(schema_prefix(conn, schema))), {"as_of": as_of})
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    rows, columns = result.fetchall(), list(result.keys())
+    # by column: pandas takes a list of Row objects one value at a time (1 s per 100k customers)
+    frame = pd.DataFrame(dict(zip(columns, zip(*rows))) if rows else {c: [] for c in columns})
     history = (frame["frequency"], frame["recency"], frame["T"])
     # Nothing to learn before some customer has come back (e.g. in the first days of data):
     # p_alive is then 1 by definition and the expectation is NaN.
