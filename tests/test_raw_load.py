@@ -230,3 +230,13 @@ def test_an_upgrade_parks_ids_an_earlier_release_loaded_on_several_days(warehous
     assert (raw_orders(warehouse), quarantine(warehouse)) == upgraded
     with warehouse.begin() as conn:  # and a second pass finds nothing
         assert park_cross_day_duplicates(conn, warehouse.schema_name) == {}
+
+
+def test_repeated_ids_are_marked_as_pandas_would():
+    """The Arrow hashing of ids across days marks what duplicated(keep=False) marks; a missing id never repeats."""
+    from rekindle.raw_load import _repeated
+
+    ids = pd.Series(["o1", "o2", "o1", None, "o3", None, "o2", "o4"], dtype=object)
+
+    assert _repeated(ids).tolist() == [True, True, True, False, False, False, True, False]
+    assert _repeated(ids.dropna()).tolist() == ids.dropna().duplicated(keep=False).tolist()
