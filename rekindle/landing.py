@@ -462,7 +462,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _arrow_to_text(column: pa.ChunkedArray):
     """Object ndarray of str/None. Timestamps become ISO text (tz-aware ones end in "Z")."""
     if pa.types.is_timestamp(column.type) and column.type.tz == "UTC":
-        # the same text ("...Z"), 10-20x faster: Arrow formats tz-aware values zone by zone
+        # the same text ("...Z"), 7-20x faster: Arrow formats tz-aware values zone by zone
         naive = pc.cast(column, pa.timestamp(column.type.unit))
         column = pc.binary_join_element_wise(pc.cast(naive, pa.string()), pa.scalar("Z"), "")
     elif not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):

@@ -124,21 +124,22 @@ def resolve_duplicates_across_days(
     return CrossDayDecision(new_losers, demoted.reset_index(drop=True), restored.reset_index(drop=True))
 
 
+def _id_array(ids: pd.Series) -> pa.Array:
+    return pa.array(ids, pa.string(), from_pandas=True)  # a missing id is null
+
+
 def _repeated(ids: pd.Series) -> np.ndarray:
     """True for every id that occurs more than once (pandas' duplicated(keep=False)), hashed by
     Arrow: a year of events is millions of ids, which pandas hashes as Python strings, 10x slower."""
-    codes = pc.dictionary_encode(pa.array(ids.to_numpy(dtype=object), pa.string())).indices
-    codes = codes.to_numpy(zero_copy_only=False)
-    known = ~np.isnan(codes) if codes.dtype.kind == "f" else np.ones(len(codes), dtype=bool)  # None ids
-    counts = np.bincount(codes[known].astype(np.int64))
-    repeated = np.zeros(len(codes), dtype=bool)
-    repeated[known] = counts[codes[known].astype(np.int64)] > 1
-    return repeated
+    ids = _id_array(ids)
+    counts = pc.value_counts(ids)
+    repeated = pc.drop_null(counts.field("values").filter(pc.greater(counts.field("counts"), 1)))
+    return pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False)
 
 
 def _unique_ids(ids: pd.Series) -> pa.Array:
     """The distinct ids, missing ones left out."""
-    return pc.unique(pc.drop_null(pa.array(ids.to_numpy(dtype=object), pa.string())))
+    return pc.unique(pc.drop_null(_id_array(ids)))
 
 
 def quarantine_rows(source: str, rows: pd.DataFrame, reason: str) -> pd.DataFrame:
