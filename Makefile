@@ -8,7 +8,7 @@ LANDING_DIR ?= $(or $(REKINDLE_LANDING_DIR),data/landing)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: install run status test ui bench clean
+.PHONY: install run status test ui bench spark spark-stop clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ ui: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.run
+
+# A local Spark Connect server on 127.0.0.1:15002 (Java 17; pyspark's own jars, no download):
+# REKINDLE_WAREHOUSE_URL=sc://127.0.0.1:15002 runs the pipeline on it. Its tables live in data/spark.
+SPARK_MASTER ?= local[2]
+spark: $(INSTALLED)
+	$(BIN)/python -m pipelines.spark_server start --master '$(SPARK_MASTER)'
+
+spark-stop: $(INSTALLED)
+	$(BIN)/python -m pipelines.spark_server stop
 
 clean:
 	rm -rf data .dagster_home/storage .dagster_home/history .dagster_home/schedules .dagster_home/logs

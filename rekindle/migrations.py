@@ -149,11 +149,7 @@ def add_primary_key(conn: Connection, schema: str, table: str, key: Sequence[str
 def describe_tables(conn: Connection, metadata: sa.MetaData) -> None:
     """COMMENT ON each table of `metadata` that exists, and on each of its columns that exists,
     with the descriptions (`comment=`) of the definitions."""
-    rows = conn.execute(
-        sa.text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
-        {"schema": metadata.schema},
-    ).fetchall()
-    present = {(table, column) for table, column in rows}
+    present = existing_columns(conn, metadata.schema)
     existing = {table for table, _ in present}
     for table in metadata.sorted_tables:
         if table.comment and table.name in existing:
@@ -280,12 +276,22 @@ def primary_keys(conn: Connection, schema: str) -> dict[str, tuple[str, ...]]:
 
 def missing_columns(conn: Connection, metadata: sa.MetaData) -> list[str]:
     """`table.column` of every defined column the warehouse tables lack (one catalog query)."""
+    present = existing_columns(conn, metadata.schema)
+    return [f"{t.name}.{c.name}" for t in metadata.sorted_tables for c in t.columns if (t.name, c.name) not in present]
+
+
+def existing_columns(conn: Connection, schema: str) -> set[tuple[str, str]]:
+    """(table, column) of every column of the tables in `schema`: one information_schema query,
+    or on Spark (which has none) the catalog, table by table."""
+    if conn.dialect.name == "spark":
+        inspector = sa.inspect(conn)
+        return {(table, column["name"]) for table in inspector.get_table_names(schema=schema)
+                for column in inspector.get_columns(table, schema=schema)}
     rows = conn.execute(
         sa.text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
-        {"schema": metadata.schema},
+        {"schema": schema},
     ).fetchall()
-    present = {(table, column) for table, column in rows}
-    return [f"{t.name}.{c.name}" for t in metadata.sorted_tables for c in t.columns if (t.name, c.name) not in present]
+    return {(table, column) for table, column in rows}
 
 
 def _utc_now() -> datetime:

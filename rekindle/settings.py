@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_PASSIVE_EVENT_TYPES = ("email_sent", "email_delivered", "sms_sent", "push_sent")
-SUPPORTED_URL_SCHEMES = ("duckdb", "postgresql", "postgresql+psycopg")
+SUPPORTED_URL_SCHEMES = ("duckdb", "postgresql", "postgresql+psycopg", "sc")
 WAREHOUSE_URL_VARIABLE = "REKINDLE_WAREHOUSE_URL"
 # PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1) and silently drops the rest
 MAX_SCHEMA_BYTES = 63
@@ -60,7 +60,7 @@ class Settings:
 
     @property
     def warehouse_dialect(self) -> str:
-        """"duckdb" or "postgresql" (see warehouse_dialect): the run tag rekindle/warehouse."""
+        """"duckdb", "postgresql" or "spark" (see warehouse_dialect): the run tag rekindle/warehouse."""
         return warehouse_dialect(self.warehouse_url)
 
     @property
@@ -70,8 +70,8 @@ class Settings:
     @property
     def warehouse_kind(self) -> str:
         """The warehouse as the kind tag of the assets that write it (Dagster's icon names are
-        "duckdb" and "postgres")."""
-        return "duckdb" if self.is_duckdb else "postgres"
+        "duckdb", "postgres" and "spark")."""
+        return {"duckdb": "duckdb", "postgresql": "postgres", "spark": "spark"}[self.warehouse_dialect]
 
     @property
     def warehouse_url_for_display(self) -> str:
@@ -154,7 +154,8 @@ def _parse_url(name: str, value: str) -> str:
     if scheme not in SUPPORTED_URL_SCHEMES:
         raise SettingsError(
             f"{shown}: unsupported URL scheme {scheme!r}; "
-            "use duckdb:///path/to/file.duckdb or postgresql+psycopg://user@host:port/database"
+            "use duckdb:///path/to/file.duckdb, postgresql+psycopg://user@host:port/database "
+            "or sc://host:port (Spark Connect)"
         )
     try:
         url = make_url(value)
@@ -170,6 +171,10 @@ def _parse_url(name: str, value: str) -> str:
         raise SettingsError(
             f"{shown}: a DuckDB URL is a file path: duckdb:///relative/path.duckdb or duckdb:////absolute/path.duckdb"
         )
+    if scheme == "sc" and (not url.host or url.username or url.password):
+        raise SettingsError(
+            f"{shown}: a Spark Connect URL is sc://host:port, with options after a slash: sc://host:port/;token=..."
+        )
     return normalize_warehouse_url(value)
 
 
@@ -183,15 +188,18 @@ def normalize_warehouse_url(url: str) -> str:
 
 
 def warehouse_dialect(url: str) -> str:
-    """The SQLAlchemy dialect a warehouse URL opens: "duckdb" or "postgresql" (the only other
-    scheme Settings accepts)."""
-    return "duckdb" if normalize_warehouse_url(url).startswith("duckdb") else "postgresql"
+    """The SQLAlchemy dialect a warehouse URL opens: "duckdb", "spark" (sc://, rekindle.spark) or
+    "postgresql" (the only other scheme Settings accepts)."""
+    url = normalize_warehouse_url(url)
+    return "duckdb" if url.startswith("duckdb") else "spark" if url.startswith("sc:") else "postgresql"
 
 
 def redact_url(url: str) -> str:
     """`url` safe to print, log or store: the password and secret query values become ***.
     When the URL cannot be split into its parts (a port that is not a number, an @ left unescaped
     in the password), any part of it could be the password, so only the scheme is shown."""
+    if _url_scheme(url) == "sc":  # Spark Connect keeps its options after the slash: ;token=...
+        return re.sub(r"(;[^;=/]*(?:pass|token|secret)[^;=]*=)[^;]*", r"\1***", url, flags=re.I)
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):

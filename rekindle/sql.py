@@ -1,11 +1,13 @@
 """The warehouse SQL's building blocks: statements built CTE by CTE with bound values, the one
 way a refresh replaces a table's rows, and the few pieces of SQL that differ between engines.
 
-The metric SQL sticks to what DuckDB and PostgreSQL share: CTEs, window functions, CASE,
-GREATEST/LEAST, VALUES lists. What differs between engines (day arithmetic, the calendar,
-integer series, type names) goes through the small helpers below, named for what they mean,
-so that another engine (Spark: no generate_series, DATE - DATE is an interval, DOUBLE) is a
-change to this module only.
+The metric SQL sticks to what DuckDB, PostgreSQL and Spark share: CTEs, window functions, CASE,
+GREATEST/LEAST, VALUES lists, double-quoted identifiers. What differs between engines (day
+arithmetic, the calendar, integer series, type names) goes through the small helpers below,
+named for what they mean, and each renders one text that all three run: a day difference is
+CAST(DATE - DATE AS INTEGER) (Spark's difference is a one-field interval, which casts to its
+days). Where no shared text exists, the Spark driver (rekindle.spark) gives Spark what the
+others have: generate_series as a SQL table function and DOUBLE PRECISION read as DOUBLE.
 
 Every value is a bound parameter (`:name`), so a rendered statement (`Query.sql`) can be pasted
 into a SQL client as it is, with its `Query.params`.
@@ -142,7 +144,8 @@ def replace_rows(
 
 def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     """Append `frame` to `table` (schema-qualified; the frame's columns by name), never row by row:
-    DuckDB scans it as an Arrow table, PostgreSQL takes COPY. Returns the rows appended."""
+    DuckDB scans it as an Arrow table, Spark is sent it as Arrow, PostgreSQL takes COPY. Returns
+    the rows appended."""
     if frame.empty:
         return 0
     columns = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in frame.columns)
@@ -156,6 +159,8 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
             driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
         finally:
             driver.unregister(view)
+    elif conn.dialect.name == "spark":
+        driver.insert_arrow(table, columns, frame)
     else:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, na_rep=r"\N")
@@ -180,8 +185,8 @@ def type_name(conn: Connection, type_: TypeEngine) -> str:
 
 
 def days_between(earlier: str, later: str) -> str:
-    """Whole days from the DATE `earlier` to the DATE `later` (DATE - DATE is days here)."""
-    return f"({later} - {earlier})"
+    """Whole days from the DATE `earlier` to the DATE `later`, as an INTEGER."""
+    return f"CAST(({later} - {earlier}) AS INTEGER)"
 
 
 def add_days(date_expr: str, days: str | int) -> str:

@@ -290,4 +290,24 @@ def build_metadata(schema: str) -> MetaData:
         _key("as_of_date", "period_days"),
         comment="One row per day and P: survey responses, promoters, passives, detractors and the Net Promoter Score",
     )
+    for table in md.tables.values():
+        column = DAILY_PARTITION_COLUMNS.get(table.name)
+        if column:
+            table.info["partitioned_by"] = column
     return md
+
+
+# The day column of the tables written a day (or a range of days) at a time. Spark stores each
+# of them partitioned by it (rekindle.spark), so a day is rewritten by replacing its partition.
+DAILY_PARTITION_COLUMNS = {
+    **{source.table: "partition_date" for source in SOURCES},
+    "quarantine": "partition_date",
+    "customer_daily_activity": "activity_date",
+    "lifecycle_daily": "as_of_date",
+    "reactivation_daily": "as_of_date",
+    "retention_daily": "as_of_date",
+    "purchase_daily": "as_of_date",
+    "clv_daily": "as_of_date",
+    "inactive_segments": "as_of_date",
+    "nps_daily": "as_of_date",
+}

@@ -1,4 +1,5 @@
-"""The one warehouse resource: SQLAlchemy over DuckDB (embedded default) or PostgreSQL.
+"""The one warehouse resource: SQLAlchemy over DuckDB (embedded default), PostgreSQL or Apache
+Spark through Spark Connect (rekindle.spark, a SQLAlchemy dialect).
 
 Every write is idempotent: a partition or date range is deleted and re-inserted inside one
 transaction, so a re-run, a retry or a crash in the middle never leaves half a day behind.
@@ -159,8 +160,13 @@ class WarehouseResource(ConfigurableResource):
             return connection
 
     @property
+    def dialect(self) -> str:
+        """"duckdb", "postgresql" or "spark" (rekindle.settings.warehouse_dialect)."""
+        return warehouse_dialect(self.url)
+
+    @property
     def is_duckdb(self) -> bool:
-        return warehouse_dialect(self.url) == "duckdb"
+        return self.dialect == "duckdb"
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -221,6 +227,8 @@ class WarehouseResource(ConfigurableResource):
         values = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
         if self.is_duckdb:
             raw.register(name, pa.table({"value": values}))
+        elif self.dialect == "spark":
+            raw.register_arrow(name, pa.table({"value": values}))
         else:
             conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} (value text) ON COMMIT DROP"))
             with raw.cursor() as cursor, cursor.copy(f"COPY {name} (value) FROM STDIN") as copy:
@@ -234,5 +242,5 @@ class WarehouseResource(ConfigurableResource):
             result = conn.execute(query)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         finally:
-            if self.is_duckdb:
+            if self.is_duckdb or self.dialect == "spark":
                 raw.unregister(name)

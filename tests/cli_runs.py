@@ -10,11 +10,14 @@ from datetime import date
 from pathlib import Path
 
 
-def run_cli(landing: Path, tmp_path: Path, start: date, end: date) -> subprocess.CompletedProcess:
+def run_cli(
+    landing: Path, tmp_path: Path, start: date, end: date, warehouse_url: str | None = None, schema: str = "analytics"
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "REKINDLE_LANDING_DIR": str(landing),
-        "REKINDLE_WAREHOUSE_URL": f"duckdb:///{tmp_path}/w.duckdb",
+        "REKINDLE_WAREHOUSE_URL": warehouse_url or f"duckdb:///{tmp_path}/w.duckdb",
+        "REKINDLE_SCHEMA": schema,
         "REKINDLE_START_DATE": "2026-01-01",
         "REKINDLE_QUALITY_DOCS_DIR": str(tmp_path / "docs"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),

@@ -61,6 +61,42 @@ def postgres_server() -> str:
     )
 
 
+SPARK_URL = "sc://127.0.0.1:15002"
+
+
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory) -> Iterator[str]:
+    """A Spark Connect server on 127.0.0.1:15002: the one running (`make spark`), or one started
+    for the session (its metastore and tables in a temporary folder) and stopped afterwards."""
+    from pipelines import spark_server
+
+    if spark_server.is_listening():
+        yield SPARK_URL
+        return
+    state = tmp_path_factory.mktemp("spark")
+    spark_server.start(state)
+    try:
+        yield SPARK_URL
+    finally:
+        spark_server.stop(state)
+
+
+@pytest.fixture
+def spark_warehouse(spark_server: str) -> Iterator[WarehouseResource]:
+    """An empty Rekindle warehouse in a fresh Spark database, dropped afterwards."""
+    schema = f"rk_test_{uuid.uuid4().hex[:10]}"
+    warehouse = WarehouseResource(url=spark_server, schema_name=schema)
+    warehouse.ensure_tables()
+    yield warehouse
+    drop_spark_database(warehouse)
+
+
+def drop_spark_database(warehouse: WarehouseResource) -> None:
+    with warehouse.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {warehouse.schema_name} CASCADE")
+    warehouse.dispose()
+
+
 @pytest.fixture
 def duckdb_warehouse(tmp_path) -> Iterator[WarehouseResource]:
     warehouse = WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb", schema_name="analytics")

@@ -48,7 +48,10 @@ def read_tables(settings: Settings) -> dict[str, pd.DataFrame]:
     try:
         frames = {}
         for table, keys in COMPARED_TABLES.items():
-            frame = warehouse.read_frame(f"SELECT * FROM {warehouse.qualified(table)}")
+            # the defined column order: Spark keeps a partition column last
+            columns = ", ".join(warehouse.engine.dialect.identifier_preparer.quote(c.name)
+                                for c in warehouse.table(table).columns)
+            frame = warehouse.read_frame(f"SELECT {columns} FROM {warehouse.qualified(table)}")
             frames[table] = frame.sort_values(keys).reset_index(drop=True)
         return frames
     finally:
