@@ -103,7 +103,13 @@ _QUERY = re.compile(_LEADING_COMMENTS + r"\s*(\(|SELECT\b|WITH\b|VALUES\b|SHOW\b
 _DELETE = re.compile(_LEADING_COMMENTS + r"\s*DELETE\s+FROM\s+(?P<table>\S+)(?:\s+WHERE\s+(?P<where>.*?))?\s*", re.I | re.S)
 
 
-def connect(remote: str) -> Connection:
+# The table formats Rekindle creates its tables in (sc://host:port/;table_format=delta). Parquet
+# is what every Spark has, and what is tested here; Delta and Iceberg, where the cluster has them,
+# add ACID writes: DELETE is then Spark's own, not the partition replacement of Cursor._delete.
+TABLE_FORMATS = ("parquet", "delta", "iceberg")
+
+
+def connect(remote: str, table_format: str = "parquet") -> Connection:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
         from pyspark.sql import SparkSession
@@ -121,12 +127,13 @@ def connect(remote: str) -> Connection:
         session.sql(GENERATE_SERIES)
     except Exception as error:
         raise _driver_error(error) from error
-    return Connection(session)
+    return Connection(session, table_format)
 
 
 class Connection:
-    def __init__(self, session):
+    def __init__(self, session, table_format: str = "parquet"):
         self.session = session
+        self.table_format = table_format
         self._partition_columns: dict[str, str | None] = {}
 
     def cursor(self) -> Cursor:
@@ -189,7 +196,7 @@ class Cursor:
         args = dict(parameters) if parameters else None
         self.description, self._rows, self.rowcount = None, [], -1
         try:
-            delete = _DELETE.fullmatch(sql)
+            delete = _DELETE.fullmatch(sql) if self.connection.table_format == "parquet" else None
             if delete:
                 self.rowcount = self._delete(delete["table"], delete["where"], args)
                 return
@@ -336,7 +343,7 @@ class SparkDDLCompiler(DDLCompiler):
         return spec
 
     def post_create_table(self, table):
-        clauses = ["\nUSING parquet"]
+        clauses = [f"\nUSING {self.dialect.table_format}"]
         if table.info.get("partitioned_by"):
             clauses.append(f"PARTITIONED BY ({self.preparer.quote(table.info['partitioned_by'])})")
         if table.comment:
@@ -376,12 +383,23 @@ class SparkConnectDialect(default.DefaultDialect):
 
         return rekindle.spark
 
+    table_format = "parquet"
+
     def create_connect_args(self, url):
-        # sc://host:port/;token=...;use_ssl=true: what follows the slash is Spark Connect's own
+        # sc://host:port/;token=...;use_ssl=true: what follows the slash is Spark Connect's own,
+        # but for table_format=delta|iceberg, which is Rekindle's (TABLE_FORMATS)
         remote = f"sc://{url.host}:{url.port or 15002}"
-        if url.database:
-            remote += f"/{url.database}"
-        return [remote], {}
+        options = [option for option in (url.database or "").split(";") if option]
+        for option in list(options):
+            key, _, value = option.partition("=")
+            if key == "table_format":
+                if value not in TABLE_FORMATS:
+                    raise ValueError(f"table_format={value}: expected one of {', '.join(TABLE_FORMATS)}")
+                self.table_format = value
+                options.remove(option)
+        if options:
+            remote += "/;" + ";".join(options)
+        return [remote], {"table_format": self.table_format}
 
     def do_rollback(self, dbapi_connection):
         pass

@@ -113,3 +113,23 @@ def test_rekindle_run_on_spark_gives_the_duckdb_tables_and_a_rerun_changes_nothi
         assert_same_tables(expected, read_tables(spark))
     finally:
         drop_spark_database(WarehouseResource(url=spark_server, schema_name=schema))
+
+
+def test_the_table_format_is_an_option_of_the_url_and_not_sent_to_spark():
+    """sc://host:port/;table_format=delta creates Delta tables and leaves DELETE to Spark (not run
+    here: Delta needs the cluster's jars); the other options go to Spark Connect as they are."""
+    import sqlalchemy as sa
+    from sqlalchemy.schema import CreateTable
+
+    from rekindle.tables import build_metadata
+
+    engine = sa.create_engine("sc://spark.example:443/;use_ssl=true;table_format=delta;token=abc")
+    assert engine.dialect.create_connect_args(engine.url) == (
+        ["sc://spark.example:443/;use_ssl=true;token=abc"], {"table_format": "delta"})
+    ddl = str(CreateTable(build_metadata("a").tables["a.nps_daily"]).compile(dialect=engine.dialect))
+    assert "USING delta\nPARTITIONED BY (as_of_date)" in ddl
+    plain = sa.create_engine("sc://127.0.0.1:15002")
+    assert plain.dialect.create_connect_args(plain.url) == (["sc://127.0.0.1:15002"], {"table_format": "parquet"})
+    with pytest.raises(ValueError, match="table_format=orc"):
+        bad = sa.create_engine("sc://h:1/;table_format=orc")
+        bad.dialect.create_connect_args(bad.url)
