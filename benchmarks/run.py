@@ -22,6 +22,8 @@ TARGETS = {
     "bench_scale": "full year at scale S within 2x of hand-written SQL (goal 1.5x); at scale M peak RSS under "
     "4 GiB and 10x faster than pandas; a daily run on 365 days under 10 s and within 1.3x of one on 90 days; "
     "Great Expectations under 15% of the full year (issue 11)",
+    "bench_spark": "the full year at scale S on Spark through Spark Connect, local[2] and a local-cluster of two "
+    "executors, beside DuckDB; ingestion on Spark itself vs on the Dagster side (issue 12)",
 }
 
 

@@ -160,6 +160,8 @@ def test_bad_warehouse_url_is_a_settings_error_without_the_password(url):
         (f"u:{SECRET}@host/db", "***"),
         ("postgresql+psycopg://postgres@127.0.0.1:5432/test", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
         ("duckdb:///data/warehouse.duckdb", "duckdb:///data/warehouse.duckdb"),
+        (f"sc://spark:443/;use_ssl=true;token={SECRET};user_id=etl", "sc://spark:443/;use_ssl=true;token=***;user_id=etl"),
+        ("sc://127.0.0.1:15002", "sc://127.0.0.1:15002"),
     ],
 )
 def test_redact_url_hides_the_password_whatever_the_shape(url, shown):
@@ -193,3 +195,10 @@ def test_cli_reports_a_bad_port_and_exits_2_without_the_password(capsys, monkeyp
     out, err = capsys.readouterr()
     assert "REKINDLE_WAREHOUSE_URL" in err and "port" in err
     assert SECRET not in out + err
+
+
+def test_a_spark_connect_url_selects_spark():
+    settings = Settings.from_env({"REKINDLE_WAREHOUSE_URL": "sc://127.0.0.1:15002"})
+    assert (settings.warehouse_dialect, settings.warehouse_kind) == ("spark", "spark")
+    with pytest.raises(SettingsError, match="sc://host:port"):
+        Settings.from_env({"REKINDLE_WAREHOUSE_URL": "sc:///no-host"})

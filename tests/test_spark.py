@@ -70,6 +70,23 @@ def test_replace_rows_replaces_exactly_the_days_asked_on_parquet_partitions(spar
     assert [t for t in _rows(wh, f"SHOW TABLES IN {wh.schema_name}") if "stage" in t[1]] == []
 
 
+def test_a_year_of_days_filters_partitions_although_the_metastore_cannot(spark_warehouse):
+    """Derby (the local metastore) fails to filter partitions by NOT IN a year of dates, as
+    raw_load asks; the session falls back to filtering them in Spark."""
+    from sqlalchemy import bindparam
+    from datetime import timedelta
+
+    wh = spark_warehouse
+    table = wh.qualified("nps_daily")
+    with wh.begin() as conn:
+        conn.execute(text(f"INSERT INTO {table} SELECT 0, 0, 0, 0, 0, NULL, "
+                          f"{'CAST(:first AS DATE)'} + CAST(id AS INTEGER) FROM range(400)"), {"first": START})
+        year = [START + timedelta(days=i) for i in range(365)]
+        query = text(f"SELECT COUNT(*) FROM {table} WHERE as_of_date NOT IN :days").bindparams(
+            bindparam("days", expanding=True))
+        assert conn.execute(query, {"days": year}).scalar() == 35
+
+
 def test_a_snapshot_table_is_replaced_whole(spark_warehouse):
     wh = spark_warehouse
     table = wh.qualified("cohort_retention")
