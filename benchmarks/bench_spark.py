@@ -16,6 +16,7 @@ For each master, a fresh local Spark Connect server (pipelines/spark_server.py) 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,7 @@ spark.sql("DROP DATABASE bench_ingest CASCADE")
 def bench_master(master: str, zone, work: Path) -> list[str]:
     state = work / master.replace("[", "_").replace("]", "").replace(",", "_")
     spark_server.stop(state)
+    shutil.rmtree(state, ignore_errors=True)  # an empty metastore and Spark warehouse
     spark_server.start(state, master=master, driver_memory="6g")
     try:
         year_start, year_end = zone.start_date, zone.end_date - timedelta(days=1)

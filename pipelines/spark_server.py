@@ -88,6 +88,9 @@ def stop(state: Path = DEFAULT_DIR) -> None:
     state = state.resolve()
     subprocess.run([str(spark_home() / "sbin" / "stop-connect-server.sh")], env=_environment(state),
                    cwd=state if state.exists() else None, check=False)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS  # the JVM takes a few seconds to let go of the port
+    while is_listening() and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> None:

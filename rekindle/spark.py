@@ -101,6 +101,8 @@ SPARK_SPELLINGS = {
     " AS VARCHAR)": " AS STRING)",
     'COLLATE "C"': "COLLATE UTF8_BINARY",
 }
+# Arrow bytes sent to Spark per INSERT of a bulk load (see Connection.insert_arrow)
+INSERT_SLICE_BYTES = 64 * 2**20
 _LEADING_COMMENTS = r"(?:\s*--[^\n]*\n|\s*/\*.*?\*/)*"
 _QUERY = re.compile(_LEADING_COMMENTS + r"\s*(\(|SELECT\b|WITH\b|VALUES\b|SHOW\b|DESCRIBE\b|TABLE\b)", re.I | re.S)
 _DELETE = re.compile(_LEADING_COMMENTS + r"\s*DELETE\s+FROM\s+(?P<table>\S+)(?:\s+WHERE\s+(?P<where>.*?))?\s*", re.I | re.S)
@@ -113,10 +115,6 @@ TABLE_FORMATS = ("parquet", "delta", "iceberg")
 
 
 def connect(remote: str, table_format: str = "parquet") -> Connection:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
-        from pyspark.sql import SparkSession
-
     # pyspark logs every failed statement with its JVM stack trace; the error itself says enough
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     try:
@@ -124,13 +122,26 @@ def connect(remote: str, table_format: str = "parquet") -> Connection:
             # pyspark 4 warns that it was built against pandas 2; its Connect client, all that is
             # used here, passes the parity test on pandas 3 (tests/test_spark.py)
             warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+            from pyspark.sql import SparkSession
+
             session = SparkSession.builder.remote(remote).create()
+        session.client.set_retry_policies([_connection_retries()])
         for key, value in SESSION_CONF.items():
             session.conf.set(key, value)
         session.sql(GENERATE_SERIES)
     except Exception as error:
         raise _driver_error(error) from error
     return Connection(session, table_format)
+
+
+def _connection_retries():
+    """Spark Connect's client retries an unreachable server for 10 minutes by default, silently;
+    here six times over about a minute (backoff 0.05 .. 10 s, plus each attempt's connect
+    timeout), then the error is an OperationalError, which the step's retry policy retries
+    (resources.warehouse.TRANSIENT_ERRORS) and says so in the run's log."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    return DefaultPolicy(max_retries=6, max_backoff=10_000)
 
 
 class Connection:
@@ -155,13 +166,18 @@ class Connection:
             pass
 
     def insert_arrow(self, table: str, columns: str, frame) -> None:
-        """INSERT INTO `table` (`columns`) the rows of a pandas frame, sent to Spark as Arrow."""
+        """INSERT INTO `table` (`columns`) the rows of a pandas frame, sent to Spark as Arrow in
+        slices of about INSERT_SLICE_BYTES: the driver holds a slice as one local relation (a year
+        of events in one, 4 M rows, ran a 6 GiB driver out of heap)."""
         import pyarrow as pa
 
+        rows = pa.Table.from_pandas(frame, preserve_index=False)
+        per_slice = max(1, INSERT_SLICE_BYTES * rows.num_rows // max(rows.nbytes, 1))
         view = f"rekindle_load_{uuid.uuid4().hex}"
         try:
-            self.session.createDataFrame(pa.Table.from_pandas(frame, preserve_index=False)).createOrReplaceTempView(view)
-            self.session.sql(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}").collect()
+            for offset in range(0, rows.num_rows, per_slice):
+                self.session.createDataFrame(rows.slice(offset, per_slice)).createOrReplaceTempView(view)
+                self.session.sql(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}").collect()
             self.session.catalog.dropTempView(view)
         except Error:
             raise
@@ -303,7 +319,7 @@ def _driver_error(error: Exception) -> Error:
         return ProgrammingError(message)
     if isinstance(error, ArithmeticException | NumberFormatException):
         return DataError(message)
-    if any(word in message for word in ("UNAVAILABLE", "Connection refused", "failed to connect", "RetriesExceeded")):
+    if any(word in message for word in ("UNAVAILABLE", "Connection refused", "failed to connect")):
         return OperationalError(f"Spark Connect server unreachable: {message}")
     return DatabaseError(message)
 

@@ -87,6 +87,19 @@ def test_a_year_of_days_filters_partitions_although_the_metastore_cannot(spark_w
         assert conn.execute(query, {"days": year}).scalar() == 35
 
 
+def test_a_bulk_load_goes_to_spark_in_slices_and_every_row_arrives(spark_warehouse, monkeypatch):
+    import rekindle.spark
+    from rekindle.sql import bulk_insert
+
+    monkeypatch.setattr(rekindle.spark, "INSERT_SLICE_BYTES", 200)  # a few rows per slice
+    rows = pd.DataFrame({"as_of_date": [date(2026, 3, 1 + d % 5) for d in range(40)], "period_days": range(40),
+                         "responses": range(40), "promoters": 0, "passives": 0, "detractors": 0, "nps": 0.5})
+    with spark_warehouse.begin() as conn:
+        assert bulk_insert(conn, spark_warehouse.qualified("nps_daily"), rows) == 40
+    assert _rows(spark_warehouse, f"SELECT COUNT(*), SUM(responses) FROM {spark_warehouse.qualified('nps_daily')}") \
+        == [(40, sum(range(40)))]
+
+
 def test_a_snapshot_table_is_replaced_whole(spark_warehouse):
     wh = spark_warehouse
     table = wh.qualified("cohort_retention")
