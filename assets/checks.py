@@ -140,68 +140,120 @@ def _observed(rule: quality.RuleResult) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def raw_check_results(
-    *,
-    source: str,
-    table: str,
-    warehouse: WarehouseResource,
-    accepted: pd.DataFrame,
-    days: Sequence[tuple[date, int, pd.DataFrame]],  # loaded days: (day, rows_read, quarantined rows of that day)
-    blocked: Sequence[tuple[date, Sequence[str]]],  # days not loaded: (day, the files whose rows are unknown)
-    notices: Sequence[str],  # entries under the source folder that are not loaded
-    first_day: date,
-    last_day: date,
-    currency: str,
-    passive_event_types: Sequence[str],
-    max_reject_rate: float,
-    docs_dir: Path,
-) -> list[AssetCheckResult]:
-    start, end = (days[0][0], days[-1][0]) if days else (first_day, last_day)
-    with warehouse.engine.connect() as conn:
-        spike_column = landing_source(source).spike_column
+class RawChecks:
+    """A raw asset's two checks on exactly the rows it loaded. A long load arrives a chunk of days
+    at a time (rekindle.raw_load.load_days): one chunk is validated as one batch with its own GX
+    page, as before; several are validated one by one and their results merged into what one
+    validation of all rows counts (rekindle.quality.merge_batch_results), so memory holds a chunk."""
+
+    def __init__(self, *, source: str, table: str, schema: str, currency: str, passive_event_types: Sequence[str]):
+        self.source, self.table, self.schema, self.currency = source, table, schema, currency
+        self.event_types = quality.known_event_types(passive_event_types)
+        self._history: tuple[float | None, dict[date, int]] | None = None
+        self._pending: tuple[quality.Suite, pd.DataFrame] | None = None  # the first chunk, kept until a second comes
+        self._batches: dict[str, list[list[quality.RuleResult]]] = {CONTRACT: [], ANOMALIES: []}
+
+    def validate_chunk(self, conn, chunk) -> None:
+        """`chunk` (a RawLoad) was just written on `conn`: its accepted rows are what it loaded."""
+        days = sorted(chunk.loaded)
+        if not days:
+            return
+        self._read_history(conn, days[0])
+        accepted = pd.concat([chunk.loaded[day].accepted for day in days], ignore_index=True)
+        suite = self._suite(days[0], days[-1])
+        if self._pending is None and not self._batches[CONTRACT]:
+            self._pending = (suite, accepted)
+            return
+        if self._pending is not None:
+            self._validate_batch(*self._pending)
+            self._pending = None
+        self._validate_batch(suite, accepted)
+
+    def results(
+        self,
+        warehouse: WarehouseResource,
+        *,
+        days: Sequence[tuple[date, int, pd.DataFrame]],  # loaded days: (day, rows_read, quarantined rows of that day)
+        blocked: Sequence[tuple[date, Sequence[str]]],  # days not loaded: (day, the files whose rows are unknown)
+        notices: Sequence[str],  # entries under the source folder that are not loaded
+        first_day: date,
+        last_day: date,
+        max_reject_rate: float,
+        docs_dir: Path,
+    ) -> list[AssetCheckResult]:
+        start, end = (days[0][0], days[-1][0]) if days else (first_day, last_day)
+        if self._history is None:  # nothing loaded
+            with warehouse.engine.connect() as conn:
+                self._read_history(conn, start)
+        loaded_by_day = dict(self._history[1])
+        suite = self._suite(start, end)
+
+        # per day, in Python: the reject rate against the thresholds, the volume against the trailing days
+        reject_errors, reject_warnings, volume_warnings = [], [], []
+        for day, read, quarantined in days:
+            examples = _quarantine_examples(quarantined)
+            warn_rule, error_rule = (
+                replace(rule, failing_examples=examples)
+                for rule in quality.reject_rate_rules(read, len(quarantined), max_reject_rate, scope=str(day))
+            )
+            reject_errors.append(error_rule)
+            reject_warnings.append(warn_rule)
+            trailing = [loaded_by_day.get(day - timedelta(days=i), 0) for i in range(VOLUME_HISTORY_DAYS, 0, -1)]
+            loaded_by_day[day] = read - len(quarantined)
+            volume_warnings.append(
+                quality.volume_rule(loaded_by_day[day], trailing, name=f"{self.table} rows", scope=str(day)))
+        plain = {
+            CONTRACT: [*_failed_or_first(reject_errors), quality.readable_files_rule(blocked)],
+            ANOMALIES: [*_failed_or_first(reject_warnings), *_failed_or_first(volume_warnings),
+                        quality.landing_entries_rule(notices)],
+        }
+        # each check its own validation, so its Data Docs page shows its rules (Python ones included)
+        checked = {}
+        if not self._batches[CONTRACT]:  # one batch (or none): GX validates it and renders its page
+            accepted = (self._pending[1] if self._pending
+                        else validate_frames(self.source, start, [], self.currency).accepted)
+            for check, severity in ((CONTRACT, "error"), (ANOMALIES, "warn")):
+                checked[check] = quality.validate_frame(accepted, suite.only(severity, f"{suite.name}.{check}"),
+                                                        docs_dir=docs_dir, plain_results=plain[check])
+        else:  # several: ids may repeat across chunks, so uniqueness is counted where the rows were loaded
+            id_column = landing_source(self.source).id_column
+            with warehouse.engine.connect() as conn:
+                repeated = history.repeated_id_rows(
+                    conn, self.schema, self.table, id_column, [day for day, _, _ in days])
+            for check, severity in ((CONTRACT, "error"), (ANOMALIES, "warn")):
+                whole = suite.only(severity, f"{suite.name}.{check}")
+                merged = quality.merge_batch_results(self._batches[check], {id_column: repeated})
+                # each chunk held its rows to its own days (stricter); the page states the whole range
+                merged = [replace(r, kwargs=quality.rule_kwargs(rule), description=rule.description)
+                          for r, rule in zip(merged, whole.rules, strict=True)]
+                checked[check] = quality.report_results(whole, [*merged, *plain[check]], docs_dir=docs_dir)
+        extra = {"days_checked": len(days), "days_blocked": len(blocked),
+                 "batches_validated": max(1, len(self._batches[CONTRACT]))}
+        return [
+            _check_result(CONTRACT, checked[CONTRACT], AssetCheckSeverity.ERROR, extra),
+            _check_result(ANOMALIES, checked[ANOMALIES], AssetCheckSeverity.WARN, extra),
+        ]
+
+    def _read_history(self, conn, start: date) -> None:
+        """What the anomaly rules compare with: the days before the first loaded day, which a load
+        never changes (it moves rows of later days only), so read once, on the load's own connection."""
+        if self._history is not None:
+            return
+        spike_column = landing_source(self.source).spike_column
         amount_max = (
-            quality.amount_bound(history.trailing_p999(conn, warehouse.schema_name, table, spike_column, start))
+            quality.amount_bound(history.trailing_p999(conn, self.schema, self.table, spike_column, start))
             if spike_column else None
         )
-        loaded_by_day = history.trailing_row_counts(conn, warehouse.schema_name, table, start)
-    suite = quality.raw_suite(
-        source, start, end,
-        currency=currency,
-        amount_max=amount_max,
-        event_types=quality.known_event_types(passive_event_types),
-    )
-    if accepted.empty:  # no day loaded: validate a typed frame without rows
-        accepted = validate_frames(source, start, [], currency).accepted
+        self._history = (amount_max, history.trailing_row_counts(conn, self.schema, self.table, start))
 
-    # per day, in Python: the reject rate against the thresholds, the volume against the trailing days
-    reject_errors, reject_warnings, volume_warnings = [], [], []
-    for day, read, quarantined in days:
-        examples = _quarantine_examples(quarantined)
-        warn_rule, error_rule = (
-            replace(rule, failing_examples=examples)
-            for rule in quality.reject_rate_rules(read, len(quarantined), max_reject_rate, scope=str(day))
-        )
-        reject_errors.append(error_rule)
-        reject_warnings.append(warn_rule)
-        trailing = [loaded_by_day.get(day - timedelta(days=i), 0) for i in range(VOLUME_HISTORY_DAYS, 0, -1)]
-        loaded_by_day[day] = read - len(quarantined)
-        volume_warnings.append(quality.volume_rule(loaded_by_day[day], trailing, name=f"{table} rows", scope=str(day)))
+    def _suite(self, start: date, end: date) -> quality.Suite:
+        return quality.raw_suite(self.source, start, end, currency=self.currency, amount_max=self._history[0],
+                                 event_types=self.event_types)
 
-    # each check its own validation, so its Data Docs page shows its rules (Python ones included)
-    contract = quality.validate_frame(
-        accepted, suite.only("error", f"{suite.name}.{CONTRACT}"), docs_dir=docs_dir,
-        plain_results=[*_failed_or_first(reject_errors), quality.readable_files_rule(blocked)],
-    )
-    anomalies = quality.validate_frame(
-        accepted, suite.only("warn", f"{suite.name}.{ANOMALIES}"), docs_dir=docs_dir,
-        plain_results=[*_failed_or_first(reject_warnings), *_failed_or_first(volume_warnings),
-                       quality.landing_entries_rule(notices)],
-    )
-    extra = {"days_checked": len(days), "days_blocked": len(blocked)}
-    return [
-        _check_result(CONTRACT, contract, AssetCheckSeverity.ERROR, extra),
-        _check_result(ANOMALIES, anomalies, AssetCheckSeverity.WARN, extra),
-    ]
+    def _validate_batch(self, suite: quality.Suite, accepted: pd.DataFrame) -> None:
+        for check, severity in ((CONTRACT, "error"), (ANOMALIES, "warn")):
+            result = quality.validate_frame(accepted, suite.only(severity, f"{suite.name}.{check}"))
+            self._batches[check].append(result.results)
 
 
 def _failed_or_first(rules: list[quality.RuleResult]) -> list[quality.RuleResult]:

@@ -8,7 +8,6 @@ The rules of SPEC 1.1 (kept, blocked and loaded days; ids across days) are in re
 from collections import Counter
 from datetime import date
 
-import pandas as pd
 from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -21,12 +20,12 @@ from dagster import (
     MetadataValue,
 )
 
-from assets.checks import raw_check_results, raw_check_specs
+from assets.checks import RawChecks, raw_check_specs
 from assets.partitions import days_between, partition_dates, range_metadata, record_partition_metadata
 from assets.policies import warehouse_asset
 from rekindle.headlines import ROW_COUNT, RawDay, raw_day_counts
 from rekindle.landing import LandingZoneError, check_landing_zone, landing_notices
-from rekindle.raw_load import DUPLICATE_OTHER_DAY, RawLoad, extract_days, write_raw_load
+from rekindle.raw_load import DUPLICATE_OTHER_DAY, RawLoad, load_days
 from rekindle.settings import Settings
 from rekindle.sources import SOURCES
 from rekindle.sources import source as landing_source
@@ -54,9 +53,11 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
             check_landing_zone(settings.landing_dir)
         except LandingZoneError as error:  # a failed mount must never load as "no files"
             raise Failure(description=str(error), allow_retries=False) from None
-        load = extract_days(settings, source, days_between(start, end))
+        checks = RawChecks(source=source, table=table, schema=warehouse.schema_name, currency=settings.currency,
+                           passive_event_types=settings.passive_event_types)
         with warehouse.begin() as conn:  # the whole range in one transaction: all of it, or none
-            write_raw_load(conn, warehouse, load, settings.currency)
+            # a chunk of days at a time, each validated as loaded: memory holds a chunk, not the range
+            load = load_days(conn, warehouse, settings, source, days_between(start, end), checks.validate_chunk)
             # what each day now holds, counted in the warehouse (days of the run and days it changed)
             held = raw_day_counts(conn, warehouse.schema_name, source, table, start, end, extra_days=load.moved)
         if load.loaded:  # one line for the run: a log event per day costs a backfill seconds; each day's
@@ -84,18 +85,13 @@ def build_raw_asset(source: str, settings: Settings, partitions: DailyPartitions
                 metadata={**per_day.pop(day), **moved},
             ))
         notices = landing_notices(settings.landing_dir, source)
-        checks = raw_check_results(
-            source=source,
-            table=table,
-            warehouse=warehouse,
-            accepted=pd.concat([pd.DataFrame(), *(p.accepted for p in load.loaded.values())], ignore_index=True),
+        checks = checks.results(
+            warehouse,
             days=[(day, p.rows_read, p.quarantined) for day, p in sorted(load.loaded.items())],
             blocked=[(day, p.blocking) for day, p in sorted(load.blocked.items())],
             notices=[str(n) for n in notices],
             first_day=start,
             last_day=end,
-            currency=settings.currency,
-            passive_event_types=settings.passive_event_types,
             max_reject_rate=settings.max_reject_rate,
             docs_dir=settings.quality_docs_dir,
         )

@@ -42,6 +42,8 @@ class Settings:
     attribution_days: int = 14
     currency: str = "USD"
     max_reject_rate: float = 0.10
+    # rows read per chunk when a raw asset loads a range of days: memory against per-chunk queries
+    raw_chunk_rows: int = 2_000_000
     quality_docs_dir: Path = Path("data/quality_docs")
     # None: `reports/` beside the Data Docs folder (data/reports by default), so a run that puts
     # its Data Docs elsewhere (a test's temporary folder) puts its report there too
@@ -130,6 +132,10 @@ class Settings:
             if not 0 <= rate <= 1:
                 raise SettingsError(f"REKINDLE_MAX_REJECT_RATE={v!r}: expected a number between 0 and 1")
             kwargs["max_reject_rate"] = rate
+        if (v := get("REKINDLE_RAW_CHUNK_ROWS")) is not None:
+            if not v.strip().isdigit() or int(v) < 1:
+                raise SettingsError(f"REKINDLE_RAW_CHUNK_ROWS={v!r}: expected a whole number of rows, at least 1")
+            kwargs["raw_chunk_rows"] = int(v)
         if (v := get("REKINDLE_SCHEDULE_CRON")) is not None:
             kwargs["schedule_cron"] = _parse_cron("REKINDLE_SCHEDULE_CRON", v)
         if (v := get("REKINDLE_SCHEDULE_TIMEZONE")) is not None:
@@ -140,7 +146,7 @@ class Settings:
 
     def _check_duckdb_names(self) -> None:
         # DuckDB names the catalog after the file: schema `x` in `x.duckdb` makes every name ambiguous
-        if self.is_duckdb and Path(self.warehouse_url.split("///", 1)[-1]).stem.lower() == self.schema:
+        if self.is_duckdb and Path(make_url(self.warehouse_url).database or "").stem.lower() == self.schema:
             raise SettingsError(
                 f"REKINDLE_SCHEMA={self.schema!r} has the same name as the DuckDB file in "
                 f"REKINDLE_WAREHOUSE_URL={self.warehouse_url_for_display!r}; DuckDB would confuse the two: rename one"

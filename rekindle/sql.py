@@ -16,7 +16,6 @@ into a SQL client as it is, with its `Query.params`.
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -153,12 +152,10 @@ def bulk_insert(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     if conn.dialect.name == "duckdb":
         import pyarrow as pa
 
-        view = f"rekindle_load_{uuid.uuid4().hex}"
-        driver.register(view, pa.Table.from_pandas(frame, preserve_index=False))
-        try:
-            driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
-        finally:
-            driver.unregister(view)
+        # scanned by its variable name (DuckDB's replacement scan), not registered: a registered
+        # view keeps its Arrow table alive until the transaction ends, a chunked load's every chunk
+        rekindle_rows = pa.Table.from_pandas(frame, preserve_index=False)  # noqa: F841
+        driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM rekindle_rows")
     elif conn.dialect.name == "spark":
         driver.insert_arrow(table, columns, frame)
     else:

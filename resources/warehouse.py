@@ -85,6 +85,11 @@ def is_duckdb_lock_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.IOException) and "Could not set lock on file" in str(error)
 
 
+# The embedded DuckDB's working memory; a year at scale M (1 M customers) needs 7 GiB unbounded
+# and about 10% more time at this limit (BENCHMARKS.md, bench_scale).
+DUCKDB_MEMORY_LIMIT = "2GB"
+
+
 class WarehouseResource(ConfigurableResource):
     """The SQL warehouse that holds every Rekindle table, in schema `schema_name`."""
 
@@ -119,13 +124,17 @@ class WarehouseResource(ConfigurableResource):
             # `url` may come from EnvVar (see pipelines/definitions.py) as the user typed it
             url = normalize_warehouse_url(self.url)
             if self.is_duckdb:
-                path = url.split("///", 1)[1] if "///" in url else ""
+                path = sa.engine.make_url(url).database or ""
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # One pooled connection: reopening a DuckDB file per transaction costs a catalog
                 # load and a checkpoint each time. DuckDB allows one writing process per file,
                 # so the pool is disposed (file released) when a run or command is done.
-                self._engine = sa.create_engine(url, poolclass=QueuePool, pool_size=1, max_overflow=4)
+                # DuckDB runs inside the run's process: bounded, it spills big sorts to disk instead of
+                # taking 80% of RAM (a URL's ?memory_limit=... wins, as duckdb_engine applies it last)
+                config = {"memory_limit": DUCKDB_MEMORY_LIMIT}
+                self._engine = sa.create_engine(
+                    url, poolclass=QueuePool, pool_size=1, max_overflow=4, connect_args={"config": config})
                 sa.event.listen(self._engine, "do_connect", self._connect_waiting_for_lock)
             else:
                 self._engine = sa.create_engine(url, pool_pre_ping=True)
@@ -226,7 +235,9 @@ class WarehouseResource(ConfigurableResource):
         raw = conn.connection.driver_connection
         values = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
         if self.is_duckdb:
-            raw.register(name, pa.table({"value": values}))
+            # copied into a temporary table: a registered Arrow view would stay in memory until commit
+            rekindle_values = pa.table({"value": values})  # noqa: F841 (scanned by name)
+            raw.execute(f"CREATE TEMPORARY TABLE {name} AS SELECT value FROM rekindle_values")
         elif self.dialect == "spark":
             raw.register_arrow(name, pa.table({"value": values}))
         else:
@@ -242,5 +253,7 @@ class WarehouseResource(ConfigurableResource):
             result = conn.execute(query)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         finally:
-            if self.is_duckdb or self.dialect == "spark":
+            if self.is_duckdb:
+                raw.execute(f"DROP TABLE {name}")
+            elif self.dialect == "spark":
                 raw.unregister(name)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 
 def run_cli(
-    landing: Path, tmp_path: Path, start: date, end: date, warehouse_url: str | None = None, schema: str = "analytics"
+    landing: Path, tmp_path: Path, start: date, end: date, warehouse_url: str | None = None, schema: str = "analytics",
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -21,6 +22,7 @@ def run_cli(
         "REKINDLE_START_DATE": "2026-01-01",
         "REKINDLE_QUALITY_DOCS_DIR": str(tmp_path / "docs"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        **(extra_env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "run", "--start", start.isoformat(), "--end", end.isoformat()],

@@ -67,7 +67,7 @@ from hypothesis import strategies as st
 from assets.metrics import DAILY_METRICS
 from rekindle import metrics
 from rekindle.landing import partition_dir
-from rekindle.raw_load import DUPLICATE_OTHER_DAY, extract_days, write_raw_load
+from rekindle.raw_load import DUPLICATE_OTHER_DAY, load_days
 from rekindle.sources import source as landing_source
 from rekindle.settings import Settings
 from resources.warehouse import WarehouseResource
@@ -300,13 +300,14 @@ class Landing:
 # --- runs ---------------------------------------------------------------------------------
 
 
-def run(warehouse: WarehouseResource, settings: Settings, days) -> None:
-    """The raw assets for `days`, then customer_daily_activity for them and the moved days."""
+def run(warehouse: WarehouseResource, settings: Settings, days, chunk_rows: int = 1) -> None:
+    """The raw assets for `days`, then customer_daily_activity for them and the moved days.
+    By default every day of a run is a chunk of its own (rekindle.raw_load.load_days), the most
+    chunks a run can have; the clean reference load is one chunk."""
     rebuild = set(days)
     for source in SOURCES:
-        load = extract_days(settings, source, days)
         with warehouse.begin() as conn:
-            write_raw_load(conn, warehouse, load, settings.currency)
+            load = load_days(conn, warehouse, settings, source, days, chunk_rows=chunk_rows)
         rebuild |= set(load.moved)
         for demoted, restored in load.moved.values():  # how often the cross-day cases come up
             if demoted:
@@ -358,7 +359,7 @@ def clean_load(seen: dict, root: Path, warehouse: WarehouseResource) -> None:
         for name, (rows, mtime_s) in files.items():
             landing.write(source, day, name, rows, mtime_s)
     settings = replace(SETTINGS, landing_dir=root)
-    run(warehouse, settings, list(DAYS))
+    run(warehouse, settings, list(DAYS), chunk_rows=settings.raw_chunk_rows)
     refresh_metrics(warehouse, settings)
 
 

@@ -545,6 +545,35 @@ def test_plain_rules_merge_into_a_suite_result():
     ]
 
 
+def test_batches_merge_into_the_counts_of_one_validation():
+    # 9 orders with faults spread over three batches; o1 repeats across batches 1 and 3
+    frame = orders(9)
+    frame.loc[1, "customer_id"] = None
+    frame.loc[4, "customer_id"] = None
+    frame.loc[2, "status"] = "lost"
+    frame.loc[7, "order_id"] = "o1"
+    frame.loc[5, "amount"] = None  # missing: left out of the percent basis of amount >= 0
+    frame.loc[8, "amount"] = -1.0
+    suite = raw_orders_suite(DAY)
+    whole = validate_frame(frame, suite).results
+    batches = [validate_frame(frame.iloc[rows].reset_index(drop=True), suite).results
+               for rows in (slice(0, 3), slice(3, 6), slice(6, 9))]
+    repeated = int(frame["order_id"].duplicated(keep=False).sum())
+    assert repeated == 2 and all(r.success for b in batches for r in b if r.expectation == UNIQUE)
+
+    merged = runner.merge_batch_results(batches, {"order_id": repeated})
+    assert [r.expectation for r in merged] == [r.expectation for r in whole]
+    for one, joined in zip(whole, merged, strict=True):
+        assert (joined.success, joined.unexpected_count, joined.counted) == \
+            (one.success, one.unexpected_count, one.counted), one.description
+        assert joined.unexpected_percent == pytest.approx(one.unexpected_percent), one.description
+    counts = {(r.expectation, r.column): r.unexpected_count for r in merged if not r.success}
+    assert counts == {(NOT_NULL, "customer_id"): 2, (NOT_NULL, "amount"): 1, (IN_SET, "status"): 1,
+                      (UNIQUE, "order_id"): 2, (BETWEEN, "amount"): 1}
+    amount = next(r for r in merged if (r.expectation, r.column) == (BETWEEN, "amount"))
+    assert (amount.counted, amount.unexpected_percent) == (8, 12.5)  # 1 of the 8 non-missing amounts
+
+
 # --- Data Docs -------------------------------------------------------------------------------
 
 

@@ -100,3 +100,50 @@ def test_the_anomalies_warning_is_short_and_its_page_its_own(landing, tmp_path):
     pages = {"contract": contract.metadata["data_docs"].value, "anomalies": anomalies.metadata["data_docs"].value}
     assert "/anomalies/" in pages["anomalies"] and "/contract/" in pages["contract"]
     assert all(Path(page).is_file() for page in pages.values())
+
+
+def test_a_range_loaded_in_chunks_is_checked_and_loaded_as_one_batch(landing, tmp_path):
+    """REKINDLE_RAW_CHUNK_ROWS: a long load is read, written and validated a chunk of days at a
+    time; the tables and every rule's counts are those of one batch."""
+    import shutil
+
+    from dagster import AssetCheckKey
+    from warehouse_tables import assert_same_tables, read_tables
+
+    zone = tmp_path / "landing"
+    shutil.copytree(landing, zone)
+    first, last = END - timedelta(days=25), END - timedelta(days=16)  # days the other tests leave alone
+    for day in (first + timedelta(days=1), last - timedelta(days=1)):  # unknown types, chunks apart
+        lines = ["event_id,customer_id,occurred_at,event_type"]
+        lines += [f"fax{day:%d}-{i},C{i:06d},{day.isoformat()}T09:00:00Z,fax_received" for i in range(3)]
+        (zone / "events" / f"dt={day.isoformat()}" / "fax-gateway.csv").write_text("\n".join(lines) + "\n")
+
+    checks = {}
+    for name, env in (("one", {}), ("chunked", {"REKINDLE_RAW_CHUNK_ROWS": "30"})):  # ~140 events, ~20 orders a day
+        (tmp_path / name).mkdir()
+        done = run_cli(zone, tmp_path / name, first, last, extra_env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        keys = [AssetCheckKey(AssetKey(table), check)
+                for table in ("raw_events", "raw_orders") for check in ("contract", "anomalies")]
+        with DagsterInstance.from_config(str(tmp_path / name / "dagster_home")) as instance:
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+            checks[name] = {key: latest[key].event.dagster_event.event_specific_data for key in keys}
+    assert_same_tables(
+        read_tables(Settings(warehouse_url=f"duckdb:///{tmp_path}/one/w.duckdb")),
+        read_tables(Settings(warehouse_url=f"duckdb:///{tmp_path}/chunked/w.duckdb")),
+    )
+
+    for key, one in checks["one"].items():
+        chunked = checks["chunked"][key]
+        assert one.metadata["batches_validated"].value == 1
+        assert chunked.metadata["batches_validated"].value > 2, key
+        assert (chunked.passed, chunked.description) == (one.passed, one.description), key
+        for a, b in zip(one.metadata["rules"].value, chunked.metadata["rules"].value, strict=True):
+            assert {k: v for k, v in a.items() if k != "unexpected_percent"} == \
+                {k: v for k, v in b.items() if k != "unexpected_percent"}, key
+            assert b["unexpected_percent"] == pytest.approx(a["unexpected_percent"], abs=1e-9), key
+    anomalies = checks["chunked"][AssetCheckKey(AssetKey("raw_events"), "anomalies")]
+    unknown = next(rule for rule in anomalies.metadata["rules"].value
+                   if rule["expectation"] == "expect_column_values_to_be_in_set")
+    assert unknown["unexpected_count"] == 6 and not unknown["success"]  # 3 + 3, from two chunks
+    assert not anomalies.passed

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from rekindle.landing import partition_dir
+from rekindle.quality.history import repeated_id_rows
 from rekindle.raw_load import (
     extract_days,
+    load_days,
     park_cross_day_duplicates,
     resolve_duplicates_across_days,
     write_raw_load,
@@ -218,6 +220,9 @@ def test_an_upgrade_parks_ids_an_earlier_release_loaded_on_several_days(warehous
         with warehouse.begin() as conn:
             warehouse.bulk_insert(conn, "raw_orders", part.accepted)
 
+    with warehouse.engine.connect() as conn:  # what a chunked load's uniqueness rule counts
+        assert repeated_id_rows(conn, warehouse.schema_name, "raw_orders", "order_id", [D1, D3]) == 2
+        assert repeated_id_rows(conn, warehouse.schema_name, "raw_orders", "order_id", [D3]) == 0
     with warehouse.begin() as conn:
         moved = park_cross_day_duplicates(conn, warehouse.schema_name)
 
@@ -230,6 +235,31 @@ def test_an_upgrade_parks_ids_an_earlier_release_loaded_on_several_days(warehous
     assert (raw_orders(warehouse), quarantine(warehouse)) == upgraded
     with warehouse.begin() as conn:  # and a second pass finds nothing
         assert park_cross_day_duplicates(conn, warehouse.schema_name) == {}
+        assert repeated_id_rows(conn, warehouse.schema_name, "raw_orders", "order_id", [D1, D3]) == 0
+
+
+def test_a_load_in_chunks_reports_moves_only_for_days_it_did_not_load(warehouse, tmp_path):
+    deliver(tmp_path, D5, [("x", "c1", 10)])
+    load(warehouse, tmp_path, D5)
+    deliver(tmp_path, D1, [("x", "c1", 10), ("a", "c1", 1)])
+    deliver(tmp_path, D2, [("b", "c2", 2)])
+    settings = Settings(landing_dir=tmp_path)
+    seen = []
+
+    with warehouse.begin() as conn:  # D1 and D2 each a chunk: D1 moves x off D5, which is not loaded
+        result = load_days(conn, warehouse, settings, "orders", [D2, D1, D3], lambda c, chunk: seen.append(
+            {day: len(part.accepted) for day, part in chunk.loaded.items()}), chunk_rows=1)
+    assert seen == [{D1: 2}, {D2: 1}]  # in date order, each chunk's loaded rows while they are held
+    assert result.moved == {D5: (1, 0)} and result.kept == [D3]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 3, 0)
+    assert all(part.accepted.empty for part in result.loaded.values())  # dropped once validated
+
+    with warehouse.begin() as conn:  # now D5 is reloaded by a later chunk: loaded, not moved
+        result = load_days(conn, warehouse, settings, "orders", [D1, D5], chunk_rows=1)
+    assert result.moved == {} and sorted(result.loaded) == [D1, D5]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    assert raw_orders(warehouse) == [("a", D1, 1.0), ("b", D2, 2.0), ("x", D1, 10.0)]
+    assert [(d, r) for d, _, r, _ in quarantine(warehouse)] == [(D5, "duplicate_other_day")]
 
 
 def test_repeated_ids_are_marked_as_pandas_would():

@@ -52,6 +52,7 @@ def test_every_variable_is_read():
             "REKINDLE_ATTRIBUTION_DAYS": "21",
             "REKINDLE_CURRENCY": "eur",
             "REKINDLE_MAX_REJECT_RATE": "0.25",
+            "REKINDLE_RAW_CHUNK_ROWS": "500000",
             "REKINDLE_SCHEDULE_CRON": "15  2 * * *",
             "REKINDLE_SCHEDULE_TIMEZONE": "Europe/Berlin",
         }
@@ -68,6 +69,7 @@ def test_every_variable_is_read():
     assert s.attribution_days == 21
     assert s.currency == "EUR"
     assert s.max_reject_rate == 0.25
+    assert s.raw_chunk_rows == 500_000
     assert s.schedule_cron == "15 2 * * *"
     assert s.schedule_timezone == "Europe/Berlin"
 
@@ -90,6 +92,8 @@ def test_blank_values_fall_back_to_defaults():
         ("REKINDLE_CURRENCY", "dollars"),
         ("REKINDLE_MAX_REJECT_RATE", "1.5"),
         ("REKINDLE_MAX_REJECT_RATE", "ten percent"),
+        ("REKINDLE_RAW_CHUNK_ROWS", "0"),
+        ("REKINDLE_RAW_CHUNK_ROWS", "2e6"),
         ("REKINDLE_SCHEMA", "drop table;"),
         ("REKINDLE_SCHEDULE_CRON", "30 0 * *"),
         ("REKINDLE_SCHEDULE_CRON", "0 24 * * *"),
@@ -106,6 +110,8 @@ def test_bad_value_names_the_variable(variable, value):
 def test_schema_named_like_the_duckdb_file_is_refused():
     with pytest.raises(SettingsError, match="REKINDLE_SCHEMA"):
         Settings.from_env({"REKINDLE_WAREHOUSE_URL": "duckdb:///data/analytics.duckdb"})
+    with pytest.raises(SettingsError, match="REKINDLE_SCHEMA"):  # DuckDB options are not part of the name
+        Settings.from_env({"REKINDLE_WAREHOUSE_URL": "duckdb:///data/analytics.duckdb?memory_limit=4GB"})
 
 
 def test_cli_reports_a_bad_setting_and_exits_2(capsys, monkeypatch):

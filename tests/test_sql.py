@@ -94,3 +94,17 @@ def test_replace_rows_loads_a_frame_and_replaces_only_the_matching_rows(warehous
                             start=DAY, end=DAY, match={"source": "orders"}) == 1
         rows = conn.execute(sa.text(f"SELECT source, reason FROM {table} ORDER BY source")).fetchall()
     assert [tuple(r) for r in rows] == [("events", "duplicate"), ("orders", "malformed_row")]
+
+
+def test_the_embedded_duckdb_works_in_bounded_memory_unless_the_url_says_otherwise(tmp_path):
+    from resources.warehouse import DUCKDB_MEMORY_LIMIT, WarehouseResource
+
+    assert DUCKDB_MEMORY_LIMIT == "2GB"  # DuckDB shows 2 GB (10^9) as GiB
+    for url, shown in ((f"duckdb:///{tmp_path}/a.duckdb", "1.8 GiB"),
+                       (f"duckdb:///{tmp_path}/b.duckdb?memory_limit=3GB", "2.7 GiB")):
+        warehouse = WarehouseResource(url=url)
+        try:
+            assert warehouse.scalar("SELECT current_setting('memory_limit')") == shown, url
+        finally:
+            warehouse.dispose()
+    assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == ["a.duckdb", "b.duckdb"]  # the option is no file name

@@ -9,9 +9,11 @@ from rekindle.quality.runner import (
     RuleResult,
     SuiteResult,
     landing_entries_rule,
+    merge_batch_results,
     readable_files_rule,
     reject_rate_rules,
     report_results,
+    rule_kwargs,
     validate_frame,
     volume_rule,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "known_event_types",
     "landing_entries_rule",
     "lifecycle_invariant_gaps",
+    "merge_batch_results",
     "raw_campaign_touches_suite",
     "raw_events_suite",
     "raw_orders_suite",
@@ -58,6 +61,7 @@ __all__ = [
     "table_rules",
     "table_suite",
     "report_results",
+    "rule_kwargs",
     "validate_frame",
     "volume_rule",
 ]

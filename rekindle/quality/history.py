@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from rekindle.quality.runner import VOLUME_HISTORY_DAYS
@@ -48,3 +48,16 @@ def trailing_p999(
 
 def _as_date(value) -> date:
     return value if isinstance(value, date) else pd.Timestamp(value).date()
+
+
+def repeated_id_rows(conn: Connection, schema: str, table: str, column: str, days: list[date]) -> int:
+    """Rows of `days` in `table` whose non-null `column` value occurs more than once among them:
+    what GX's uniqueness rule counts on all those rows, for a load validated a chunk at a time."""
+    if not days:
+        return 0
+    repeated = (
+        f"SELECT COUNT(*) AS n FROM {schema_prefix(conn, schema)}.{table} "
+        f"WHERE partition_date IN :days AND {column} IS NOT NULL GROUP BY {column} HAVING COUNT(*) > 1"
+    )
+    statement = text(f"SELECT COALESCE(SUM(n), 0) FROM ({repeated}) AS repeated")
+    return int(conn.execute(statement.bindparams(bindparam("days", expanding=True)), {"days": days}).scalar())

@@ -26,8 +26,8 @@ import os
 import re
 import statistics
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +73,7 @@ class RuleResult:
     failing_examples: list[dict[str, Any]] = field(default_factory=list)  # <= MAX_EXAMPLES rows
     exception: str | None = None  # GX could not evaluate the rule (it then counts as failed)
     scope: str | None = None  # what a per-day rule is about, e.g. the partition day "2026-11-20"
+    counted: int | None = None  # the rows unexpected_percent is of (GX leaves out missing values)
 
     @property
     def title(self) -> str:
@@ -176,6 +177,37 @@ def validate_frame(
         for i, rule in enumerate(suite.rules)
     ]
     return SuiteResult(suite.name, [*results, *plain_results], docs_path)
+
+
+def merge_batch_results(
+    batches: Sequence[Sequence[RuleResult]], unique_rows: Mapping[str, int] | None = None
+) -> list[RuleResult]:
+    """The results of one suite's validation of several batches (chunks of a long load) as one
+    validation of all their rows would report them: counts summed, percents of the summed basis,
+    the first examples. A value unique within each batch can still repeat across them:
+    `unique_rows` gives, per column of a uniqueness rule, the rows whose value repeats across
+    all the batches (counted where they were loaded), which replaces the summed count."""
+    unique_rows = unique_rows or {}
+    merged = []
+    for parts in zip(*batches, strict=True):
+        first = parts[0]
+        count = None if any(p.unexpected_count is None for p in parts) else sum(p.unexpected_count for p in parts)
+        counted = None if any(p.counted is None for p in parts) else sum(p.counted for p in parts)
+        success = all(p.success for p in parts)
+        if first.expectation == "expect_column_values_to_be_unique" and first.column in unique_rows:
+            count = unique_rows[first.column]
+            success = success and count == 0
+        percent = None if count is None or counted is None else (100 * count / counted if counted else 0.0)
+        merged.append(replace(
+            first,
+            success=success,
+            unexpected_count=count,
+            unexpected_percent=percent,
+            counted=counted,
+            failing_examples=[row for p in parts for row in p.failing_examples][:MAX_EXAMPLES],
+            exception=next((p.exception for p in parts if p.exception), None),
+        ))
+    return merged
 
 
 def report_results(suite: Suite, results: Sequence[RuleResult], *, docs_dir: Path | None = None) -> SuiteResult:
@@ -307,8 +339,14 @@ def landing_entries_rule(notices: Sequence[str]) -> RuleResult:
 
 
 def _import_gx():
+    import warnings
+
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
+    with warnings.catch_warnings():
+        # GX imports pyspark when it is installed (Rekindle's Spark Connect client), and pyspark warns
+        # about pandas 3 on import: noise in every run's output, about a library the pandas engine never uses
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+        import great_expectations as gx
     from great_expectations.execution_engine import pandas_execution_engine
 
     # GX fingerprints every batch (an MD5 over a hash of every value: ~3 s per million rows, and
@@ -611,10 +649,11 @@ def _rule_result(rule: Rule, gx_result, frame: pd.DataFrame, example_columns: li
         examples = [{c: _jsonable(v) for c, v in row.items()} for row in rows.to_dict("records")]
     count = result.get("unexpected_count")
     percent = result.get("unexpected_percent")
+    elements = result.get("element_count")
     return RuleResult(
         expectation=rule.expectation,
         column=rule.column,
-        kwargs={k: _jsonable(v) for k, v in rule.kwargs.items()},
+        kwargs=rule_kwargs(rule),
         severity=rule.severity,
         success=bool(gx_result.success) and exception is None,
         unexpected_count=None if count is None else int(count),
@@ -623,7 +662,13 @@ def _rule_result(rule: Rule, gx_result, frame: pd.DataFrame, example_columns: li
         description=rule.description,
         failing_examples=examples,
         exception=exception,
+        counted=None if elements is None else int(elements) - int(result.get("missing_count") or 0),
     )
+
+
+def rule_kwargs(rule: Rule) -> dict[str, Any]:
+    """A rule's arguments as a RuleResult shows them (JSON-able)."""
+    return {k: _jsonable(v) for k, v in rule.kwargs.items()}
 
 
 def _unexpected_text(rule: RuleResult) -> str | None:
