@@ -152,6 +152,7 @@ class RawChecks:
         self._history: tuple[float | None, dict[date, int]] | None = None
         self._pending: tuple[quality.Suite, pd.DataFrame] | None = None  # the first chunk, kept until a second comes
         self._batches: dict[str, list[list[quality.RuleResult]]] = {CONTRACT: [], ANOMALIES: []}
+        self._batch_seconds: dict[str, float] = {CONTRACT: 0.0, ANOMALIES: 0.0}  # GX's time on those batches
 
     def validate_chunk(self, conn, chunk) -> None:
         """`chunk` (a RawLoad) was just written on `conn`: its accepted rows are what it loaded."""
@@ -226,7 +227,8 @@ class RawChecks:
                 # each chunk held its rows to its own days (stricter); the page states the whole range
                 merged = [replace(r, kwargs=quality.rule_kwargs(rule), description=rule.description)
                           for r, rule in zip(merged, whole.rules, strict=True)]
-                checked[check] = quality.report_results(whole, [*merged, *plain[check]], docs_dir=docs_dir)
+                page = quality.report_results(whole, [*merged, *plain[check]], docs_dir=docs_dir)
+                checked[check] = replace(page, gx_seconds=(page.gx_seconds or 0.0) + self._batch_seconds[check])
         extra = {"days_checked": len(days), "days_blocked": len(blocked),
                  "batches_validated": max(1, len(self._batches[CONTRACT]))}
         return [
@@ -254,6 +256,7 @@ class RawChecks:
         for check, severity in ((CONTRACT, "error"), (ANOMALIES, "warn")):
             result = quality.validate_frame(accepted, suite.only(severity, f"{suite.name}.{check}"))
             self._batches[check].append(result.results)
+            self._batch_seconds[check] += result.gx_seconds
 
 
 def _failed_or_first(rules: list[quality.RuleResult]) -> list[quality.RuleResult]:

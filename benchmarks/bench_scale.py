@@ -60,6 +60,19 @@ def step_seconds(output: str) -> dict[str, float]:
     return seconds
 
 
+def gx_seconds(dagster_home: Path, output: str) -> float:
+    """Seconds the run's checks spent in Great Expectations, as each check recorded it in its
+    metadata (great_expectations_seconds: validations, Data Docs pages, GX's import once)."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    run_id = re.search(r"^Run (\S+): ", output, re.M)[1]
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    seconds = [r.dagster_event.asset_check_evaluation_data.metadata.get("great_expectations_seconds")
+               for r in records]
+    return sum(value.value for value in seconds if value is not None)
+
+
 def rekindle_env(root: Path, zone, warehouse_url: str, schema: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -130,6 +143,10 @@ def bench_scale(name: str, work: Path, postgres: bool) -> list[str]:
     lines.append("  full year by asset: " + ", ".join(
         f"{asset} {seconds:.1f}s" for asset, seconds in sorted(steps.items(), key=lambda kv: -kv[1])))
     lines.append(f"    outside the steps: {year['seconds'] - sum(steps.values()):.1f} s")
+    for label, result in (("full year", year), ("daily run", day_365)):
+        gx = gx_seconds(duck / "dagster_home", result["output"])
+        lines.append(f"  Great Expectations in the {label}: {gx:.1f} s of {result['seconds']:.1f} s "
+                     f"({gx / result['seconds']:.1%})")
     steps = step_seconds(day_365["output"])
     lines.append("  daily run by asset: " + ", ".join(
         f"{asset} {seconds:.1f}s" for asset, seconds in sorted(steps.items(), key=lambda kv: -kv[1])))

@@ -596,6 +596,18 @@ def test_data_docs_are_built_into_the_folder_and_kept_across_calls_and_processes
         assert Path(result.docs_path).relative_to(docs).as_posix() in html
 
 
+def test_a_validation_records_the_seconds_it_spent_in_great_expectations(tmp_path):
+    """What bench_scale sums for GX's share of a run: counted around the validation, never guessed."""
+    import time
+
+    began = time.perf_counter()
+    result = validate_frame(orders(), raw_orders_suite(DAY), docs_dir=tmp_path / "docs")
+    assert 0 < result.gx_seconds <= time.perf_counter() - began
+    assert result.to_metadata()["great_expectations_seconds"] == round(result.gx_seconds, 3)
+    # rules counted elsewhere and not published: GX never ran
+    assert runner.report_results(raw_orders_suite(DAY), result.results).gx_seconds is None
+
+
 def test_plain_rules_are_on_the_page_of_their_validation(tmp_path):
     docs = tmp_path / "docs"
     suite = raw_orders_suite(DAY, amount_max=100.0)

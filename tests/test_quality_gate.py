@@ -137,6 +137,7 @@ def test_a_range_loaded_in_chunks_is_checked_and_loaded_as_one_batch(landing, tm
         chunked = checks["chunked"][key]
         assert one.metadata["batches_validated"].value == 1
         assert chunked.metadata["batches_validated"].value > 2, key
+        assert chunked.metadata["great_expectations_seconds"].value > 0, key  # the chunks' validations and the page
         assert (chunked.passed, chunked.description) == (one.passed, one.description), key
         for a, b in zip(one.metadata["rules"].value, chunked.metadata["rules"].value, strict=True):
             assert {k: v for k, v in a.items() if k != "unexpected_percent"} == \

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import statistics
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,6 +101,9 @@ class SuiteResult:
     suite_name: str
     results: list[RuleResult]
     docs_path: str | None = None  # the Data Docs page of this validation
+    # wall seconds spent in Great Expectations for it: the validation, its Data Docs page and, the
+    # first time in a process, GX's import; None when GX did not run (no frame, no page)
+    gx_seconds: float | None = None
 
     @property
     def evaluated(self) -> int:
@@ -137,6 +141,7 @@ class SuiteResult:
             "rules": [r.summary() for r in self.results],
             "failing_examples": examples,
             "docs_path": self.docs_path,
+            "great_expectations_seconds": None if self.gx_seconds is None else round(self.gx_seconds, 3),
         }
 
 
@@ -155,6 +160,7 @@ def validate_frame(
     plain_results: rules evaluated in Python (volume, reject rate, ...): appended to the result
     and shown on the same Data Docs page, so that the page tells what the check told.
     """
+    began = time.perf_counter()
     if suite.prepare is not None:
         frame = suite.prepare(frame)
     # GX reports failing rows by index label: make labels unique positions (no copy under CoW).
@@ -176,7 +182,7 @@ def validate_frame(
         _rule_result(rule, by_rule[i], frame, [*base_columns, *rule.columns, "source_file"])
         for i, rule in enumerate(suite.rules)
     ]
-    return SuiteResult(suite.name, [*results, *plain_results], docs_path)
+    return SuiteResult(suite.name, [*results, *plain_results], docs_path, time.perf_counter() - began)
 
 
 def merge_batch_results(
