@@ -8,6 +8,10 @@ running SUM over the calendar turns them into the value on each day (`sql.runnin
 Each activity row yields a constant number of events per window, and the calendar is
 days x windows.
 
+The spans need the history before the range: all of it for lifecycle, reactivation, purchases
+and CLV, but retention only P + N days of it (`_retention_horizon`), so its daily run does not
+grow with the history.
+
 Every `refresh_*` function is one INSERT ... SELECT that replaces the target rows for
 [start, end] inside the caller's transaction (`sql.replace_rows`), so re-running any range
 gives the same rows. The `_add_*` functions add the named CTEs of one part of a query,
@@ -78,24 +82,29 @@ def _add_calendar(query: Query) -> None:
               calendar("CAST(:first_day AS DATE)", "CAST(:end AS DATE)"))
 
 
-def _add_active_days(query: Query, s: str) -> None:
+def _add_active_days(query: Query, s: str, from_first_day: bool = False) -> None:
+    """from_first_day: only the active days from :first_day on, as if the history began there
+    (see _retention_horizon for when that changes nothing)."""
+    since = " AND activity_date >= CAST(:first_day AS DATE)" if from_first_day else ""
     query.add("active_days", "each active day up to :end with the customer's previous and next active day (next: "
-              "the day after :end when there is none, which only moves events past the range)", f"""
+              "the day after :end when there is none, which only moves events past the range)"
+              + (", from :first_day on" if from_first_day else ""), f"""
         SELECT customer_id, activity_date, revenue,
                LAG(activity_date) OVER by_customer AS previous_active_date,
                COALESCE(LEAD(activity_date) OVER by_customer, {DAY_AFTER_END}) AS next_active_date
         FROM {s}.customer_daily_activity
-        WHERE activity_date <= CAST(:end AS DATE)
+        WHERE activity_date <= CAST(:end AS DATE){since}
         WINDOW by_customer AS (PARTITION BY customer_id ORDER BY activity_date)
     """)
 
 
-def _add_lifecycle(query: Query, s: str, inactivity_days: Sequence[int]) -> None:
+def _add_lifecycle(query: Query, s: str, inactivity_days: Sequence[int], from_first_day: bool = False) -> None:
     """Adds `lifecycle`: per day from :first_day to :end and N, the day's new, returning,
-    reactivated and dormant customers and the active base and inactive count at its end."""
+    reactivated and dormant customers and the active base and inactive count at its end
+    (from_first_day: of the history from :first_day on, see _add_active_days)."""
     _add_windows(query, inactivity_days)
     _add_calendar(query)
-    _add_active_days(query, s)
+    _add_active_days(query, s, from_first_day)
     gap = days_between("active_days.previous_active_date", "active_days.activity_date")
     query.add("lifecycle_events", "per active day and N: new (first active day), returning (back within N days) "
               "or reactivated (back after more than N days); dormant N days after an active day not followed within "
@@ -137,13 +146,28 @@ def _at_period_start(totals: str) -> str:
             f"AND period_start.day = {add_days(f'{totals}.day', f'-{totals}.period_days')}")
 
 
-def _add_retention(query: Query, s: str, inactivity_days: Sequence[int], period_days: Sequence[int], name: str) -> None:
+def _retention_horizon(start: date, inactivity_days: Sequence[int], period_days: Sequence[int]) -> date:
+    """The first day of history retention for [start, ...] depends on: start - max P - max N + 1.
+
+    For D >= start, S = D - P: being in the active base at S is having an active day in
+    [S - N + 1, S], and being inactive at D having none in [D - N + 1, D]; both lie on or after
+    this day. Read from it, the streaks that began earlier start later, but never after such an
+    active day, so every in-base stretch still covers S; the stretches and the active base at S
+    are the same. A daily run then reads P + N days, not the whole history."""
+    return start - timedelta(days=max(period_days) + max(inactivity_days) - 1)
+
+
+def _add_retention(
+    query: Query, s: str, inactivity_days: Sequence[int], period_days: Sequence[int], name: str,
+    from_first_day: bool = False,
+) -> None:
     """Adds `name`: the retention_daily rows of [:start, :end].
 
     For period (S, D], S = D - P: the customers in the active base at the end of S, how many are
     inactive at D. A customer churned for D when D lies in one of their inactive stretches and S
-    in one of their in-base stretches (the one just before, or an earlier one when P > N)."""
-    _add_lifecycle(query, s, inactivity_days)
+    in one of their in-base stretches (the one just before, or an earlier one when P > N).
+    from_first_day: read the history from :first_day only, which must be _retention_horizon."""
+    _add_lifecycle(query, s, inactivity_days, from_first_day)
     _add_calendar_windows_periods(query, period_days)
     query.add("streaks", "per active day and N: the first day of the customer's streak of active days at most N "
               "days apart that it belongs to", f"""
@@ -418,8 +442,8 @@ def refresh_retention_daily(
     s = schema_prefix(conn, schema)
     query = Query(["as_of_date", "inactivity_days", "period_days", "customers_at_start", "retained", "churned",
                    "retention_rate", "churn_rate"],
-                  _range_params(start, end, _first_day(conn, schema, start, max(period_days))))
-    _add_retention(query, s, inactivity_days, period_days, "final")
+                  _range_params(start, end, _retention_horizon(start, inactivity_days, period_days)))
+    _add_retention(query, s, inactivity_days, period_days, "final", from_first_day=True)
     return replace_rows(conn, f"{s}.retention_daily", query, date_column="as_of_date", start=start, end=end)
 
 
