@@ -8,9 +8,10 @@ running SUM over the calendar turns them into the value on each day (`sql.runnin
 Each activity row yields a constant number of events per window, and the calendar is
 days x windows.
 
-The spans need the history before the range: all of it for lifecycle, reactivation, purchases
-and CLV, but retention only P + N days of it (`_retention_horizon`), so its daily run does not
-grow with the history.
+A range's values depend on the history before it only through each customer's last active day
+before the range's horizon (the range start, less the longest period P), so `active_days` folds
+the days before the horizon into that one: a daily run sorts the days since the horizon, not
+the history.
 
 Every `refresh_*` function is one INSERT ... SELECT that replaces the target rows for
 [start, end] inside the caller's transaction (`sql.replace_rows`), so re-running any range
@@ -61,9 +62,12 @@ def _first_day(conn: Connection, schema: str, start: date, lookback_days: int) -
     return min(first, earliest) if earliest is not None else first
 
 
-def _range_params(start: date, end: date, first_day: date) -> dict:
-    """The days written, [start, end], and the first day of the running sums."""
-    return {"start": start, "end": end, "first_day": first_day}
+def _range_params(conn: Connection, schema: str, start: date, end: date, lookback_days: int) -> dict:
+    """The days written, [start, end]; the first day of the running sums; and the horizon, the
+    first day whose state the range reads (S = D - P for the longest P), before which
+    `active_days` keeps only each customer's last active day."""
+    return {"start": start, "end": end, "first_day": _first_day(conn, schema, start, lookback_days),
+            "horizon": start - timedelta(days=lookback_days)}
 
 
 # --- shared parts ------------------------------------------------------------------------
@@ -82,29 +86,44 @@ def _add_calendar(query: Query) -> None:
               calendar("CAST(:first_day AS DATE)", "CAST(:end AS DATE)"))
 
 
-def _add_active_days(query: Query, s: str, from_first_day: bool = False) -> None:
-    """from_first_day: only the active days from :first_day on, as if the history began there
-    (see _retention_horizon for when that changes nothing)."""
-    since = " AND activity_date >= CAST(:first_day AS DATE)" if from_first_day else ""
+def _add_active_days(query: Query, s: str) -> None:
+    """Adds `active_days`: the active days up to :end, those before :horizon folded into each
+    customer's last one. Every state from :horizon on (in the base or not, seen or not, the gap
+    before an active day, dormant N days after one) depends on the days before it only through
+    that last one, so the metrics of days from :horizon on are those of the whole history,
+    while a daily run sorts the days since :horizon, not the history."""
     query.add("active_days", "each active day up to :end with the customer's previous and next active day (next: "
-              "the day after :end when there is none, which only moves events past the range)"
-              + (", from :first_day on" if from_first_day else ""), f"""
+              "the day after :end when there is none, which only moves events past the range); before :horizon "
+              "only each customer's last one", f"""
         SELECT customer_id, activity_date, revenue,
                LAG(activity_date) OVER by_customer AS previous_active_date,
                COALESCE(LEAD(activity_date) OVER by_customer, {DAY_AFTER_END}) AS next_active_date
-        FROM {s}.customer_daily_activity
-        WHERE activity_date <= CAST(:end AS DATE){since}
+        FROM (
+            SELECT customer_id, activity_date, revenue
+            FROM {s}.customer_daily_activity
+            WHERE activity_date BETWEEN CAST(:horizon AS DATE) AND CAST(:end AS DATE)
+            UNION ALL
+            SELECT activity.customer_id, activity.activity_date, activity.revenue
+            FROM {s}.customer_daily_activity AS activity
+            JOIN (
+                SELECT customer_id, MAX(activity_date) AS activity_date
+                FROM {s}.customer_daily_activity
+                WHERE activity_date < CAST(:horizon AS DATE)
+                GROUP BY customer_id
+            ) AS last_before ON last_before.customer_id = activity.customer_id
+                            AND last_before.activity_date = activity.activity_date
+        ) AS kept_days
         WINDOW by_customer AS (PARTITION BY customer_id ORDER BY activity_date)
     """)
 
 
-def _add_lifecycle(query: Query, s: str, inactivity_days: Sequence[int], from_first_day: bool = False) -> None:
+def _add_lifecycle(query: Query, s: str, inactivity_days: Sequence[int]) -> None:
     """Adds `lifecycle`: per day from :first_day to :end and N, the day's new, returning,
-    reactivated and dormant customers and the active base and inactive count at its end
-    (from_first_day: of the history from :first_day on, see _add_active_days)."""
+    reactivated and dormant customers and the active base and inactive count at its end; exact
+    from :horizon on (see _add_active_days)."""
     _add_windows(query, inactivity_days)
     _add_calendar(query)
-    _add_active_days(query, s, from_first_day)
+    _add_active_days(query, s)
     gap = days_between("active_days.previous_active_date", "active_days.activity_date")
     query.add("lifecycle_events", "per active day and N: new (first active day), returning (back within N days) "
               "or reactivated (back after more than N days); dormant N days after an active day not followed within "
@@ -146,28 +165,15 @@ def _at_period_start(totals: str) -> str:
             f"AND period_start.day = {add_days(f'{totals}.day', f'-{totals}.period_days')}")
 
 
-def _retention_horizon(start: date, inactivity_days: Sequence[int], period_days: Sequence[int]) -> date:
-    """The first day of history retention for [start, ...] depends on: start - max P - max N + 1.
-
-    For D >= start, S = D - P: being in the active base at S is having an active day in
-    [S - N + 1, S], and being inactive at D having none in [D - N + 1, D]; both lie on or after
-    this day. Read from it, the streaks that began earlier start later, but never after such an
-    active day, so every in-base stretch still covers S; the stretches and the active base at S
-    are the same. A daily run then reads P + N days, not the whole history."""
-    return start - timedelta(days=max(period_days) + max(inactivity_days) - 1)
-
-
-def _add_retention(
-    query: Query, s: str, inactivity_days: Sequence[int], period_days: Sequence[int], name: str,
-    from_first_day: bool = False,
-) -> None:
+def _add_retention(query: Query, s: str, inactivity_days: Sequence[int], period_days: Sequence[int], name: str) -> None:
     """Adds `name`: the retention_daily rows of [:start, :end].
 
     For period (S, D], S = D - P: the customers in the active base at the end of S, how many are
     inactive at D. A customer churned for D when D lies in one of their inactive stretches and S
     in one of their in-base stretches (the one just before, or an earlier one when P > N).
-    from_first_day: read the history from :first_day only, which must be _retention_horizon."""
-    _add_lifecycle(query, s, inactivity_days, from_first_day)
+    Needs :horizon <= :start - max P: with the days before it folded, a streak that began earlier
+    starts at the last of them, which is still at or before every S in the stretch's base."""
+    _add_lifecycle(query, s, inactivity_days)
     _add_calendar_windows_periods(query, period_days)
     query.add("streaks", "per active day and N: the first day of the customer's streak of active days at most N "
               "days apart that it belongs to", f"""
@@ -349,7 +355,7 @@ def refresh_lifecycle_daily(
     s = schema_prefix(conn, schema)
     query = Query(["as_of_date", "inactivity_days", "new_customers", "returning_customers", "reactivated_customers",
                    "dormant_customers", "active_customers", "inactive_customers"],
-                  _range_params(start, end, _first_day(conn, schema, start, 0)))
+                  _range_params(conn, schema, start, end, 0))
     _add_lifecycle(query, s, inactivity_days)
     query.add("final", "the lifecycle rows of [:start, :end]", """
         SELECT day AS as_of_date, inactivity_days, new_customers, returning_customers, reactivated_customers,
@@ -378,7 +384,7 @@ def refresh_reactivation_daily(
     s = schema_prefix(conn, schema)
     query = Query(["as_of_date", "inactivity_days", "period_days", "inactive_at_start", "reactivated",
                    "reactivation_rate", "reactivated_revenue"],
-                  _range_params(start, end, _first_day(conn, schema, start, max(period_days))))
+                  _range_params(conn, schema, start, end, max(period_days)))
     _add_lifecycle(query, s, inactivity_days)
     _add_calendar_windows_periods(query, period_days)
     query.add("comebacks", "per N, every inactive stretch that ended by :end: the last active day before it and "
@@ -442,8 +448,8 @@ def refresh_retention_daily(
     s = schema_prefix(conn, schema)
     query = Query(["as_of_date", "inactivity_days", "period_days", "customers_at_start", "retained", "churned",
                    "retention_rate", "churn_rate"],
-                  _range_params(start, end, _retention_horizon(start, inactivity_days, period_days)))
-    _add_retention(query, s, inactivity_days, period_days, "final", from_first_day=True)
+                  _range_params(conn, schema, start, end, max(period_days)))
+    _add_retention(query, s, inactivity_days, period_days, "final")
     return replace_rows(conn, f"{s}.retention_daily", query, date_column="as_of_date", start=start, end=end)
 
 
@@ -454,7 +460,7 @@ def refresh_purchase_daily(
     s = schema_prefix(conn, schema)
     query = Query(["as_of_date", "period_days", "orders", "buyers", "revenue", "average_order_value",
                    "purchase_frequency", "repeat_buyers", "repeat_purchase_rate"],
-                  _range_params(start, end, _first_day(conn, schema, start, 0)))
+                  _range_params(conn, schema, start, end, 0))
     _add_purchases(query, s, period_days, "final")
     return replace_rows(conn, f"{s}.purchase_daily", query, date_column="as_of_date", start=start, end=end)
 
@@ -466,7 +472,7 @@ def refresh_clv_daily(conn: Connection, schema: str, start: date, end: date, ina
     s = schema_prefix(conn, schema)
     query = Query(["as_of_date", "inactivity_days", "average_order_value", "purchases_per_year",
                    "annual_churn_rate", "expected_lifespan_years", "clv"],
-                  _range_params(start, end, _first_day(conn, schema, start, CLV_PERIOD_DAYS)))
+                  _range_params(conn, schema, start, end, CLV_PERIOD_DAYS))
     _add_retention(query, s, inactivity_days, (CLV_PERIOD_DAYS,), "yearly_retention")
     _add_purchases(query, s, (CLV_PERIOD_DAYS,), "yearly_purchases")
     query.add("final", "per day in [:start, :end] and N: the CLV and its components", """
