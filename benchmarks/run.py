@@ -27,6 +27,22 @@ TARGETS = {
 }
 
 
+# Everything after this line in a section is written by hand (runs too long for every `make bench`,
+# profiles, what a figure means) and is kept when make bench rewrites the section above it.
+NOTES_MARK = "<!-- notes: written by hand, kept by make bench -->"
+
+
+def kept_notes(document: str, name: str) -> str:
+    """The hand-written notes of section `name` of an existing BENCHMARKS.md ('' when none)."""
+    start = document.find(f"## {name}\n")
+    if start < 0:
+        return ""
+    end = document.find("\n## ", start + 1)
+    section = document[start:end if end >= 0 else len(document)]
+    mark = section.find(NOTES_MARK)
+    return section[mark:].rstrip("\n") + "\n" if mark >= 0 else ""
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -43,6 +59,8 @@ def machine() -> str:
 
 
 def main() -> int:
+    target = HERE.parent / "BENCHMARKS.md"
+    previous = target.read_text() if target.exists() else ""
     names = sorted(p.stem for p in HERE.glob("bench_*.py"))
     sections, failed = [], 0
     for name in names:
@@ -55,11 +73,13 @@ def main() -> int:
         failed += done.returncode != 0
         sections.append(f"## {name}\n\nTarget: {TARGETS.get(name, '-')}. "
                         f"Took {time.perf_counter() - began:.0f} s{'' if done.returncode == 0 else ' (FAILED)'}.\n\n"
-                        f"```\n{output}\n```\n")
+                        f"```\n{output}\n```\n"
+                        + (f"\n{notes}" if (notes := kept_notes(previous, name)) else ""))
     today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    (HERE.parent / "BENCHMARKS.md").write_text(
+    target.write_text(
         "# Benchmarks\n\nWritten by `make bench` (`python -m benchmarks.run`); each section is one "
-        "`benchmarks/bench_*.py` script, which can also be run alone.\n\n"
+        "`benchmarks/bench_*.py` script, which can also be run alone. What follows a section's notes mark "
+        "is written by hand and kept when `make bench` rewrites the section.\n\n"
         f"- Date: {today}\n- Machine: {machine()}\n\n" + "\n".join(sections)
     )
     print("wrote BENCHMARKS.md")
