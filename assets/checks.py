@@ -151,8 +151,7 @@ class RawChecks:
         self.event_types = quality.known_event_types(passive_event_types)
         self._history: tuple[float | None, dict[date, int]] | None = None
         self._pending: tuple[quality.Suite, pd.DataFrame] | None = None  # the first chunk, kept until a second comes
-        self._batches: dict[str, list[list[quality.RuleResult]]] = {CONTRACT: [], ANOMALIES: []}
-        self._batch_seconds: dict[str, float] = {CONTRACT: 0.0, ANOMALIES: 0.0}  # GX's time on those batches
+        self._batches: dict[str, list[quality.SuiteResult]] = {CONTRACT: [], ANOMALIES: []}
 
     def validate_chunk(self, conn, chunk) -> None:
         """`chunk` (a RawLoad) was just written on `conn`: its accepted rows are what it loaded."""
@@ -223,12 +222,13 @@ class RawChecks:
                     conn, self.schema, self.table, id_column, [day for day, _, _ in days])
             for check, severity in ((CONTRACT, "error"), (ANOMALIES, "warn")):
                 whole = suite.only(severity, f"{suite.name}.{check}")
-                merged = quality.merge_batch_results(self._batches[check], {id_column: repeated})
+                batches = self._batches[check]
+                merged = quality.merge_batch_results([b.results for b in batches], {id_column: repeated})
                 # each chunk held its rows to its own days (stricter); the page states the whole range
                 merged = [replace(r, kwargs=quality.rule_kwargs(rule), description=rule.description)
                           for r, rule in zip(merged, whole.rules, strict=True)]
                 page = quality.report_results(whole, [*merged, *plain[check]], docs_dir=docs_dir)
-                checked[check] = replace(page, gx_seconds=(page.gx_seconds or 0.0) + self._batch_seconds[check])
+                checked[check] = replace(page, gx_seconds=(page.gx_seconds or 0.0) + sum(b.gx_seconds for b in batches))
         extra = {"days_checked": len(days), "days_blocked": len(blocked),
                  "batches_validated": max(1, len(self._batches[CONTRACT]))}
         return [
@@ -254,9 +254,8 @@ class RawChecks:
 
     def _validate_batch(self, suite: quality.Suite, accepted: pd.DataFrame) -> None:
         for check, severity in ((CONTRACT, "error"), (ANOMALIES, "warn")):
-            result = quality.validate_frame(accepted, suite.only(severity, f"{suite.name}.{check}"))
-            self._batches[check].append(result.results)
-            self._batch_seconds[check] += result.gx_seconds
+            self._batches[check].append(
+                quality.validate_frame(accepted, suite.only(severity, f"{suite.name}.{check}")))
 
 
 def _failed_or_first(rules: list[quality.RuleResult]) -> list[quality.RuleResult]:
